@@ -1,0 +1,5 @@
+import sys
+
+from itline.cli import main
+
+sys.exit(main())

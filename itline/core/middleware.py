@@ -1,0 +1,26 @@
+"""Request metrics, labelled by URL route name (not path, so cardinality stays bounded)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from itline.core.metrics import LATENCY, REQUESTS
+
+
+class MetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = (match.view_name or match.route) if match else "unmatched"
+        if request.path.startswith("/static/"):
+            route = "static"
+        LATENCY.labels(route).observe(time.perf_counter() - start)
+        REQUESTS.labels(request.method, route, f"{response.status_code // 100}xx").inc()
+        return response

@@ -1,0 +1,243 @@
+"""Framework models shared by every app: the base record, references, the journal, API tokens,
+login attempts, the worker heartbeat and business calendars. No ITSM concepts live here."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+
+class Sequence(models.Model):
+    """A counter per record type that hands out reference numbers (``INC-000042``).
+
+    The increment is a single ``UPDATE ... SET value = value + 1`` inside the creating
+    transaction, so two concurrent creators are serialised by the row lock (PostgreSQL) or the
+    write lock (SQLite) and never receive the same number."""
+
+    prefix = models.CharField(max_length=12, primary_key=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.value}"
+
+
+def next_reference(prefix: str, width: int = 6) -> str:
+    """Return the next reference for ``prefix``; must run inside the creating transaction."""
+    with transaction.atomic():
+        updated = Sequence.objects.filter(prefix=prefix).update(value=F("value") + 1)
+        if not updated:
+            try:
+                with transaction.atomic():
+                    Sequence.objects.create(prefix=prefix, value=1)
+                return f"{prefix}-{1:0{width}d}"
+            except IntegrityError:
+                # Another transaction created the counter first; take the normal path.
+                Sequence.objects.filter(prefix=prefix).update(value=F("value") + 1)
+        value = Sequence.objects.values_list("value", flat=True).get(prefix=prefix)
+    return f"{prefix}-{value:0{width}d}"
+
+
+class Record(models.Model):
+    """Base for every domain record: created/updated timestamps and the acting user.
+
+    ``JOURNAL_FIELDS`` lists the fields whose edits are journaled (default: all concrete
+    editable fields except the bookkeeping ones)."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    JOURNAL_EXCLUDE: ClassVar[set[str]] = {
+        "id",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "reference",
+        "password",
+    }
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def journal_fields(cls) -> list[models.Field[Any, Any]]:
+        return [
+            f
+            for f in cls._meta.concrete_fields
+            if f.name not in cls.JOURNAL_EXCLUDE and not f.auto_created
+        ]
+
+
+class ReferencedRecord(Record):
+    """A record with a human-friendly reference (``PREFIX-000001``) assigned on first save."""
+
+    REFERENCE_PREFIX: ClassVar[str] = ""
+
+    reference = models.CharField(max_length=20, unique=True, editable=False, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.reference:
+            if not self.REFERENCE_PREFIX:
+                raise ValueError(f"{type(self).__name__} has no REFERENCE_PREFIX")
+            with transaction.atomic():
+                self.reference = next_reference(self.REFERENCE_PREFIX)
+                super().save(*args, **kwargs)
+            return
+        super().save(*args, **kwargs)
+
+
+class JournalEntry(models.Model):
+    """One line of a record's history: who did what, when, with the before/after values of
+    every changed field. Timelines, SLA clocks and reports are derived from these rows."""
+
+    class Verb(models.TextChoices):
+        CREATED = "created", "created"
+        UPDATED = "updated", "updated"
+        STATE_CHANGED = "state_changed", "changed state"
+        ASSIGNED = "assigned", "assigned"
+        COMMENTED = "commented", "commented"
+        DELETED = "deleted", "deleted"
+        MEMBERSHIP = "membership", "changed membership"
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="journal_entries",
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    verb = models.CharField(max_length=20, choices=Verb.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at", "id"])]
+        verbose_name_plural = "journal entries"
+        # The gate to every agent screen; portal roles do not have it.
+        permissions = [("agent_access", "Can use the agent screens")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.verb} {self.object_repr}"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 hash is stored; the secret is shown once.
+
+    A token acts as its user, narrowed by its scope: ``read`` tokens may only use safe
+    methods. Revoked or expired tokens are refused."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "read only"
+        WRITE = "write", "read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    TOKEN_PREFIX: ClassVar[str] = "itl_"
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="api_token_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: Any, name: str, scope: str, expires_at: Any = None) -> tuple[Any, str]:
+        """Create a token and return ``(token, secret)``; the secret is not stored."""
+        secret = cls.TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls(
+            user=user,
+            name=name,
+            scope=scope,
+            expires_at=expires_at,
+            prefix=secret[: len(cls.TOKEN_PREFIX) + 6],
+            key_hash=cls.hash(secret),
+        )
+        token.full_clean()
+        token.save()
+        return token, secret
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class LoginAttempt(models.Model):
+    """A failed login, kept to rate-limit guessing per username and per client address."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip} at {self.at}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a background worker ran the heartbeat task, per worker name."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at}"
+
+
+def validate_timezone(value: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Amsterdam)")

@@ -1,0 +1,117 @@
+"""The left navigation: the five phases plus administration. Entries for record types that are
+not built yet are listed as planned and lead to a page that says so plainly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    url_name: str | None  # None: planned, not built yet
+    perm: str | None = None
+    slug: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    label: str
+    slug: str
+    entries: tuple[Entry, ...]
+
+
+NAVIGATION: tuple[Group, ...] = (
+    Group(
+        "Operation",
+        "operation",
+        (
+            Entry("Events", None, slug="events"),
+            Entry("Incidents", None, slug="incidents"),
+            Entry("Service requests", None, slug="service-requests"),
+            Entry("Problems", None, slug="problems"),
+            Entry("Known errors", None, slug="known-errors"),
+            Entry("Maintenance", None, slug="maintenance"),
+        ),
+    ),
+    Group(
+        "Transition",
+        "transition",
+        (
+            Entry("Changes", None, slug="changes"),
+            Entry("Change calendar", None, slug="change-calendar"),
+            Entry("Releases", None, slug="releases"),
+            Entry("Deployments", None, slug="deployments"),
+        ),
+    ),
+    Group(
+        "Delivery Control",
+        "delivery",
+        (
+            Entry("KPIs", None, slug="kpis"),
+            Entry("Improvements", None, slug="improvements"),
+            Entry("Knowledge", None, slug="knowledge"),
+            Entry("Competence", None, slug="competence"),
+            Entry("Suppliers", None, slug="suppliers"),
+        ),
+    ),
+    Group(
+        "Relations",
+        "relations",
+        (
+            Entry("Customers", "org:customer-list", "org.view_customer"),
+            Entry("Service catalogue", None, slug="catalogue"),
+            Entry("Agreements", None, slug="agreements"),
+            Entry("Service reviews", None, slug="service-reviews"),
+        ),
+    ),
+    Group(
+        "Strategy",
+        "strategy",
+        (
+            Entry("Goals", None, slug="goals"),
+            Entry("Portfolio", None, slug="portfolio"),
+            Entry("Decisions", None, slug="decisions"),
+        ),
+    ),
+    Group(
+        "Administration",
+        "administration",
+        (
+            Entry("People", "org:person-list", "org.view_person"),
+            Entry("Functions", "org:function-list", "org.view_function"),
+            Entry("Business units", "org:businessunit-list", "org.view_businessunit"),
+            Entry("Journal", "journal", "core.view_journalentry"),
+            Entry("API documentation", "api:openapi-view"),
+            Entry("Django admin", "admin:index", "auth.change_user"),
+        ),
+    ),
+)
+
+PLANNED = {e.slug: (g.label, e.label) for g in NAVIGATION for e in g.entries if e.url_name is None}
+
+
+def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
+    user = request.user
+    path = request.path
+    groups = []
+    for group in NAVIGATION:
+        items = []
+        for entry in group.entries:
+            if entry.perm and not user.has_perm(entry.perm):
+                continue
+            if entry.url_name is None:
+                url = reverse("planned", args=[entry.slug])
+            else:
+                url = reverse(entry.url_name)
+            current = path == url or (url != "/" and path.startswith(url))
+            items.append(
+                {"label": entry.label, "url": url, "planned": entry.url_name is None, "current": current}
+            )
+        if items:
+            groups.append({"label": group.label, "slug": group.slug, "items": items})
+    return groups

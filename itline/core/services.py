@@ -1,0 +1,47 @@
+"""Generic verbs for plain records: create and edit with validation and a journal row in one
+transaction. Apps build their own verbs on top of these."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import transaction
+
+from itline.core import journal
+from itline.core.models import JournalEntry, Record
+
+R = TypeVar("R", bound=Record)
+
+
+def create_record(obj: R, *, by: Any) -> R:
+    """Validate and save a new record, journaling every initial field value."""
+    with transaction.atomic():
+        actor = by if getattr(by, "pk", None) else None
+        obj.created_by = actor
+        obj.updated_by = actor
+        obj.full_clean()
+        obj.save()
+        after = journal.snapshot(obj)
+        changes = {k: [None, v] for k, v in after.items() if v not in (None, "", [], {})}
+        journal.record(obj, by=by, verb=JournalEntry.Verb.CREATED, changes=changes)
+    return obj
+
+
+def update_record(obj: R, *, by: Any, verb: str = JournalEntry.Verb.UPDATED, **fields: Any) -> R:
+    """Apply ``fields`` to ``obj``, validate, save, and journal the before/after of each
+    field that really changed. Nothing is written when nothing changed."""
+    unknown = [name for name in fields if name not in {f.name for f in obj.journal_fields()}]
+    if unknown:
+        raise ValueError(f"not editable on {type(obj).__name__}: {', '.join(unknown)}")
+    with transaction.atomic():
+        before = journal.snapshot(obj)
+        for name, value in fields.items():
+            setattr(obj, name, value)
+        obj.full_clean()
+        changes = journal.diff(before, journal.snapshot(obj))
+        if not changes:
+            return obj
+        obj.updated_by = by if getattr(by, "pk", None) else None
+        obj.save()
+        journal.record(obj, by=by, verb=verb, changes=changes)
+    return obj

@@ -1,0 +1,167 @@
+"""Personas and what each may do. Roles are Django groups, kept in step with this table by
+``sync_roles()`` after every migrate; the table is the single source, so roles are config as
+code and reviewable in a diff.
+
+Portal roles (requester, purchaser, customer representative) never reach agent screens and
+only ever see records of their own business unit (customer representatives: their customer's
+unit and the units below it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+
+@dataclass(frozen=True)
+class Role:
+    slug: str
+    name: str
+    description: str
+    portal: bool
+    permissions: tuple[str, ...]
+
+
+_VIEW_ORG = (
+    "org.view_person",
+    "org.view_function",
+    "org.view_businessunit",
+    "org.view_customer",
+    "org.view_membership",
+    "org.view_purchaser",
+)
+_AGENT = ("core.agent_access", *_VIEW_ORG)
+_MANAGE_FUNCTIONS = (
+    "org.add_function",
+    "org.change_function",
+    "org.add_membership",
+    "org.change_membership",
+    "org.delete_membership",
+)
+_MANAGE_ORG = (
+    *_MANAGE_FUNCTIONS,
+    "org.add_person",
+    "org.change_person",
+    "org.add_businessunit",
+    "org.change_businessunit",
+    "org.add_customer",
+    "org.change_customer",
+    "org.add_purchaser",
+    "org.change_purchaser",
+    "org.delete_purchaser",
+)
+
+ROLES: tuple[Role, ...] = (
+    Role("requester", "Requester", "Business user who asks the service desk for help.", True, ()),
+    Role(
+        "purchaser",
+        "Purchaser",
+        "May order existing services for their unit, not change what a service contains.",
+        True,
+        ("org.view_customer",),
+    ),
+    Role(
+        "customer_representative",
+        "Customer representative",
+        "Decides on and funds services for a customer; sees the customer's reports.",
+        True,
+        ("org.view_customer", "org.view_purchaser", "org.view_person"),
+    ),
+    Role(
+        "service_desk_agent",
+        "Service desk agent",
+        "Single point of contact: takes requests, registers and routes incidents.",
+        False,
+        (*_AGENT, "org.add_person", "org.change_person"),
+    ),
+    Role("technician", "Technician", "Works on incidents, problems, changes.", False, _AGENT),
+    Role(
+        "incident_manager",
+        "Incident manager",
+        "Owns the incident process; major incidents.",
+        False,
+        _AGENT,
+    ),
+    Role(
+        "problem_manager",
+        "Problem manager",
+        "Owns problem and known error management.",
+        False,
+        _AGENT,
+    ),
+    Role(
+        "change_manager",
+        "Change manager",
+        "Owns change enablement; chairs the CAB.",
+        False,
+        (*_AGENT, *_MANAGE_FUNCTIONS),
+    ),
+    Role(
+        "service_owner",
+        "Service owner",
+        "Accountable for one or more services end to end.",
+        False,
+        (*_AGENT, *_MANAGE_FUNCTIONS),
+    ),
+    Role(
+        "steering_group_member",
+        "IT steering group member",
+        "Strategic level: strategy, policy, portfolio, escalations.",
+        False,
+        (*_AGENT, *_MANAGE_ORG),
+    ),
+    Role(
+        "administrator",
+        "Administrator",
+        "Configures itline: people, functions, roles, tokens, settings.",
+        False,
+        (*_AGENT, *_MANAGE_ORG, "auth.view_user", "auth.change_user", "core.view_journalentry"),
+    ),
+)
+ROLE_BY_SLUG = {role.slug: role for role in ROLES}
+PORTAL_ROLES = frozenset(role.slug for role in ROLES if role.portal)
+
+
+def sync_roles(**_: Any) -> None:
+    """Create one group per role and give it exactly the permissions in ``ROLES``."""
+    from django.contrib.auth.models import Group, Permission
+
+    with transaction.atomic():
+        perms = {
+            f"{p.content_type.app_label}.{p.codename}": p
+            for p in Permission.objects.select_related("content_type")
+        }
+        for role in ROLES:
+            group, _ = Group.objects.get_or_create(name=role.slug)
+            missing = [p for p in role.permissions if p not in perms]
+            if missing:
+                # Permissions appear after their app migrated; the next migrate completes it.
+                continue
+            group.permissions.set([perms[p] for p in role.permissions])
+
+
+def roles_of(user: Any) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_itline_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) & set(ROLE_BY_SLUG)
+        if user.is_superuser:
+            cached.add("administrator")
+        user._itline_roles = cached
+    return set(cached)
+
+
+def is_agent(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.has_perm("core.agent_access"))
+
+
+def primary_role(user: Any) -> str | None:
+    """The role that decides the home page: the first in ``ROLES`` order reversed, so an
+    administrator who is also a technician lands on the administrator's home."""
+    mine = roles_of(user)
+    for role in reversed(ROLES):
+        if role.slug in mine:
+            return role.slug
+    return None
