@@ -41,7 +41,7 @@ format: install
 	@$(UV) run --frozen ruff check --fix .
 
 typecheck: install
-	@$(UV) run --frozen mypy
+	@DEBUG=true $(UV) run --frozen mypy
 
 check-migrations: install
 	@DEBUG=true $(UV) run --frozen itline makemigrations --check --dry-run

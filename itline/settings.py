@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -156,6 +156,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA busy_timeout=20000;"
         ),
     }
+    # A file, not memory: tests then see the same locking and WAL behaviour as production
+    # (concurrency tests, the live server of browser tests).
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test-itline.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "") or None
@@ -202,35 +205,39 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 
 # --- E-mail ---------------------------------------------------------------------------------
-def _email_settings(url: str) -> dict[str, object]:
-    """Parse EMAIL_URL: smtp://user:pass@host:port, smtp+tls://, smtp+ssl://, console://."""
+def _mailer(url: str) -> dict[str, object]:
+    """Parse EMAIL_URL into Django's MAILERS entry.
+
+    Schemes: smtp://user:pass@host:port (plain), smtp+tls:// (STARTTLS, default port 587),
+    smtp+ssl:// (implicit TLS, port 465), console:// (print mail, send nothing)."""
     parsed = urlparse(url)
     scheme = parsed.scheme
     if scheme == "console":
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    if scheme not in {"smtp", "smtp+tls", "smtp+ssl", "submission"}:
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme not in {"smtp", "smtp+tls", "smtp+ssl"}:
         raise ImproperlyConfigured(
             f"EMAIL_URL scheme must be smtp, smtp+tls, smtp+ssl or console, got {scheme!r}"
         )
-    query = parse_qs(parsed.query)
     try:
-        port = parsed.port or (465 if scheme == "smtp+ssl" else 587 if scheme != "smtp" else 25)
+        port = parsed.port or {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}[scheme]
     except ValueError:
         raise ImproperlyConfigured("EMAIL_URL has an invalid port") from None
     return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": parsed.hostname or "localhost",
-        "EMAIL_PORT": port,
-        "EMAIL_HOST_USER": unquote(parsed.username or ""),
-        "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
-        "EMAIL_USE_TLS": scheme in {"smtp+tls", "submission"} or "tls" in query,
-        "EMAIL_USE_SSL": scheme == "smtp+ssl" or "ssl" in query,
-        "EMAIL_TIMEOUT": 10,
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parsed.hostname or "localhost",
+            "port": port,
+            "username": unquote(parsed.username or "") or None,
+            "password": unquote(parsed.password or "") or None,
+            "use_tls": scheme == "smtp+tls",
+            "use_ssl": scheme == "smtp+ssl",
+            "timeout": 10,
+        },
     }
 
 
 EMAIL_URL = env_str("EMAIL_URL", "console://")
-globals().update(_email_settings(EMAIL_URL))
+MAILERS = {"default": _mailer(EMAIL_URL)}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "itline <itline@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

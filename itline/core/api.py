@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.renderers import BaseRenderer
@@ -260,7 +260,7 @@ class TokenCreatedOut(TokenOut):
 
 @router.get("/tokens", response={200: list[TokenOut], **ERRORS}, summary="My API tokens")
 def list_tokens(request: HttpRequest) -> Any:
-    return list(ApiToken.objects.filter(user=request.user))
+    return list(ApiToken.objects.filter(user_id=request.user.pk or 0))
 
 
 @router.post("/tokens", response={201: TokenCreatedOut, **ERRORS}, summary="Create an API token")
@@ -271,7 +271,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Any:
         user=request.user, name=payload.name, scope=payload.scope, expires_at=payload.expires_at
     )
     data = TokenOut.from_orm(token).model_dump()
-    return 201, {**data, "secret": secret}
+    return Status(201, {**data, "secret": secret})
 
 
 @router.delete(
@@ -282,4 +282,4 @@ def revoke_token(request: HttpRequest, token_id: int) -> Any:
 
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     tokens.revoke_token(token, by=request.user)
-    return 204, None
+    return Status(204, None)

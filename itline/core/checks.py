@@ -15,7 +15,9 @@ from django.db.utils import OperationalError
 def itline_essentials(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Errors that must stop any command."""
     if not settings.DEBUG and settings.SECRET_KEY.startswith("insecure-"):
-        return [Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY.", id="itline.E001")]
+        return [
+            Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY.", id="itline.E001")
+        ]
     return []
 
 
@@ -35,7 +37,7 @@ def itline_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                     id="itline.E002",
                 )
             )
-    if settings.EMAIL_BACKEND.endswith("console.EmailBackend"):
+    if str(settings.MAILERS["default"]["BACKEND"]).endswith("console.EmailBackend"):
         problems.append(
             Info(
                 "E-mail is printed to the console, not sent.",
@@ -44,7 +46,5 @@ def itline_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         )
     if settings.SITE_URL.startswith("http://") and settings.HTTPS:
-        problems.append(
-            Warning("HTTPS is on but SITE_URL starts with http://", id="itline.W002")
-        )
+        problems.append(Warning("HTTPS is on but SITE_URL starts with http://", id="itline.W002"))
     return problems

@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import FilterSchema, Query, Router, Schema
+from ninja import FilterSchema, Query, Router, Schema, Status
 
 from itline.core import journal
 from itline.core.api import ERRORS, page_of
@@ -103,9 +103,7 @@ class Crud:
                 for name in crud.search_fields:
                     cond |= Q(**{f"{name}__icontains": q})
                 qs = qs.filter(cond)
-            page = keyset_page(
-                qs, sort=sort, allowed=crud.sort_fields, cursor=cursor, limit=limit
-            )
+            page = keyset_page(qs, sort=sort, allowed=crud.sort_fields, cursor=cursor, limit=limit)
             return {"items": page.items, "next_cursor": page.next_cursor}
 
         def get_visible(request: HttpRequest, ref: str) -> Any:
@@ -130,7 +128,7 @@ class Crud:
         )
         def create_record(request: HttpRequest, payload: crud.create_in) -> Any:  # type: ignore[name-defined]
             fields = crud.to_fields(payload.model_dump(exclude_unset=True))
-            return 201, crud.create(by=request.user, **fields)
+            return Status(201, crud.create(by=request.user, **fields))
 
         @router.patch(
             f"/{self.path}/{{ref}}",

@@ -4,7 +4,7 @@ With HTMX only the list region is re-rendered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -54,13 +54,13 @@ class ListSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _url(params: dict[str, str]) -> str:
+def _url(params: Mapping[str, str | None]) -> str:
     clean = {k: v for k, v in params.items() if v}
     return "?" + urlencode(clean) if clean else "?"
 
 
 def render_list(request: HttpRequest, spec: ListSpec, queryset: QuerySet[Model]) -> HttpResponse:
-    params = {k: v for k, v in request.GET.items() if k not in {"cursor"}}
+    params: dict[str, str] = {k: str(v) for k, v in request.GET.items() if k != "cursor"}
     q = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", spec.default_sort)
     sortable = tuple(c.sort for c in spec.columns if c.sort)
@@ -117,7 +117,9 @@ def render_list(request: HttpRequest, spec: ListSpec, queryset: QuerySet[Model])
             descending = sort.startswith("-")
             entry["active"] = active
             entry["direction"] = ("descending" if descending else "ascending") if active else "none"
-            entry["url"] = _url({**params, "sort": f"-{col.sort}" if active and not descending else col.sort})
+            entry["url"] = _url(
+                {**params, "sort": f"-{col.sort}" if active and not descending else col.sort}
+            )
         columns.append(entry)
     filtered = bool(q) or any(c["value"] for c in chips)
     context = {

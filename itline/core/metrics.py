@@ -54,7 +54,9 @@ class DatabaseCollector(Collector):
             "itline_worker_heartbeat_age_seconds",
             "Seconds since the background worker last ran its heartbeat task (-1: never)",
         )
-        last = WorkerHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
+        last = (
+            WorkerHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
+        )
         age.add_metric([], (timezone.now() - last).total_seconds() if last else -1)
         yield age
 

@@ -175,7 +175,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    TOKEN_PREFIX: ClassVar[str] = "itl_"
+    TOKEN_PREFIX: ClassVar[str] = "itl_"  # noqa: S105  (a public marker, not a secret)
 
     class Meta:
         ordering = ["-created_at"]
@@ -240,4 +240,6 @@ def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Amsterdam)")
+        raise ValidationError(
+            f"{value!r} is not a known time zone (e.g. Europe/Amsterdam)"
+        ) from None

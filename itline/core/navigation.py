@@ -110,7 +110,12 @@ def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
                 url = reverse(entry.url_name)
             current = path == url or (url != "/" and path.startswith(url))
             items.append(
-                {"label": entry.label, "url": url, "planned": entry.url_name is None, "current": current}
+                {
+                    "label": entry.label,
+                    "url": url,
+                    "planned": entry.url_name is None,
+                    "current": current,
+                }
             )
         if items:
             groups.append({"label": group.label, "slug": group.slug, "items": items})

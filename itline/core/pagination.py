@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from django.db import models
 from django.db.models import Q
@@ -21,7 +21,7 @@ M = TypeVar("M", bound=models.Model)
 
 
 @dataclass
-class Page(Generic[M]):
+class Page[M: models.Model]:
     items: list[M]
     next_cursor: str | None
     sort: str
@@ -43,7 +43,7 @@ def _decode(cursor: str) -> tuple[str, list[Any]]:
         raise DomainError("cursor is not valid; start again without it", field="cursor") from None
 
 
-def keyset_page(
+def keyset_page[M: models.Model](
     queryset: models.QuerySet[M],
     *,
     sort: str,
@@ -57,7 +57,9 @@ def keyset_page(
     is total."""
     field = sort.lstrip("-")
     if field not in allowed:
-        raise DomainError(f"cannot sort by {field!r}; use one of: {', '.join(allowed)}", field="sort")
+        raise DomainError(
+            f"cannot sort by {field!r}; use one of: {', '.join(allowed)}", field="sort"
+        )
     if not 1 <= limit <= 500:
         raise DomainError("limit must be between 1 and 500", field="limit")
     descending = sort.startswith("-")
@@ -71,7 +73,9 @@ def keyset_page(
             value = model_field.to_python(value)  # type: ignore[union-attr]
             pk = queryset.model._meta.pk.to_python(pk)  # type: ignore[union-attr]
         except Exception:
-            raise DomainError("cursor is not valid; start again without it", field="cursor") from None
+            raise DomainError(
+                "cursor is not valid; start again without it", field="cursor"
+            ) from None
         op = "lt" if descending else "gt"
         qs = qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk}))
     rows = list(qs[: limit + 1])

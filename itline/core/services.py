@@ -13,7 +13,7 @@ from itline.core.models import JournalEntry, Record
 R = TypeVar("R", bound=Record)
 
 
-def create_record(obj: R, *, by: Any) -> R:
+def create_record[R: Record](obj: R, *, by: Any) -> R:
     """Validate and save a new record, journaling every initial field value."""
     with transaction.atomic():
         actor = by if getattr(by, "pk", None) else None
@@ -27,7 +27,9 @@ def create_record(obj: R, *, by: Any) -> R:
     return obj
 
 
-def update_record(obj: R, *, by: Any, verb: str = JournalEntry.Verb.UPDATED, **fields: Any) -> R:
+def update_record[R: Record](
+    obj: R, *, by: Any, verb: str = JournalEntry.Verb.UPDATED, **fields: Any
+) -> R:
     """Apply ``fields`` to ``obj``, validate, save, and journal the before/after of each
     field that really changed. Nothing is written when nothing changed."""
     unknown = [name for name in fields if name not in {f.name for f in obj.journal_fields()}]

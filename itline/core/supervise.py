@@ -25,7 +25,7 @@ def run_together(commands: dict[str, list[str]], *, out: Any = sys.stdout) -> in
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for name, cmd in commands.items():
-            children[name] = subprocess.Popen(cmd)
+            children[name] = subprocess.Popen(cmd)  # noqa: S603  (our own argv, no shell)
         exit_code = 0
         while not stopping:
             for name, child in children.items():

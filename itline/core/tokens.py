@@ -21,7 +21,9 @@ def create_token(
     if not name:
         raise ValidationError({"name": "Give the token a name, e.g. 'monitoring'."})
     if scope not in ApiToken.Scope.values:
-        raise ValidationError({"scope": f"Scope must be one of: {', '.join(ApiToken.Scope.values)}."})
+        raise ValidationError(
+            {"scope": f"Scope must be one of: {', '.join(ApiToken.Scope.values)}."}
+        )
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     if ApiToken.objects.filter(user=user, name=name).exists():

@@ -155,7 +155,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "role": ROLE_BY_SLUG.get(role or ""),
             "my_functions": my_functions,
             "stats": stats,
-            "recent": JournalEntry.objects.filter(actor=user).order_by("-at")[:8],
+            "recent": JournalEntry.objects.filter(actor_id=user.pk).order_by("-at")[:8],
         },
     )
 
@@ -164,9 +164,13 @@ def portal_home(request: HttpRequest) -> HttpResponse:
     user = request.user
     person = person_of(user)
     mine = roles_of(user)
-    customers = customers_for(user).filter(
-        Q(decision_maker=person) | Q(purchasers__person=person)
-    ).distinct() if person else Customer.objects.none()
+    customers = (
+        customers_for(user)
+        .filter(Q(decision_maker=person) | Q(purchasers__person=person))
+        .distinct()
+        if person
+        else Customer.objects.none()
+    )
     return render(
         request,
         "core/portal_home.html",
@@ -199,10 +203,25 @@ def search(request: HttpRequest) -> HttpResponse:
         from itline.org.services import functions_for, units_for
 
         sources = [
-            ("Person", people_for(request.user), ("name", "email", "reference", "job_title"), "org:person-detail"),
+            (
+                "Person",
+                people_for(request.user),
+                ("name", "email", "reference", "job_title"),
+                "org:person-detail",
+            ),
             ("Function", functions_for(request.user), ("name", "reference"), "org:function-detail"),
-            ("Business unit", units_for(request.user), ("name", "code", "reference"), "org:businessunit-detail"),
-            ("Customer", customers_for(request.user), ("business_unit__name", "reference"), "org:customer-detail"),
+            (
+                "Business unit",
+                units_for(request.user),
+                ("name", "code", "reference"),
+                "org:businessunit-detail",
+            ),
+            (
+                "Customer",
+                customers_for(request.user),
+                ("business_unit__name", "reference"),
+                "org:customer-detail",
+            ),
         ]
         for kind, qs, fields, url_name in sources:
             cond = Q()
@@ -212,9 +231,9 @@ def search(request: HttpRequest) -> HttpResponse:
                 url = reverse(url_name, args=[obj.reference]) if is_agent(request.user) else None
                 results.append({"kind": kind, "obj": obj, "url": url})
         exact = [r for r in results if r["obj"].reference.upper() == q.upper()]
-        if len(exact) == 1 and exact[0]["url"] and not request.htmx:
+        if len(exact) == 1 and exact[0]["url"] and not getattr(request, "htmx", False):
             return redirect(exact[0]["url"])
-    template = "core/search.html#results" if request.htmx else "core/search.html"
+    template = "core/search.html#results" if getattr(request, "htmx", False) else "core/search.html"
     return render(request, template, {"q": q, "results": results})
 
 
@@ -222,7 +241,13 @@ JOURNAL_LIST = ListSpec(
     title="Journal",
     template="core/journal_list.html",
     search_fields=("object_repr", "actor_label", "message"),
-    columns=(Column("When", "at"), Column("Who"), Column("What"), Column("Record"), Column("Changes")),
+    columns=(
+        Column("When", "at"),
+        Column("Who"),
+        Column("What"),
+        Column("Record"),
+        Column("Changes"),
+    ),
     default_sort="-at",
     filters=(
         Filter("verb", "Verb", JournalEntry.Verb.choices, "verb"),
@@ -230,10 +255,11 @@ JOURNAL_LIST = ListSpec(
             "type",
             "Record type",
             lambda: [
-                (f"{ct.app_label}.{ct.model}", ct.name.capitalize())
-                for ct in _journal_types()
+                (f"{ct.app_label}.{ct.model}", ct.name.capitalize()) for ct in _journal_types()
             ],
-            lambda v: Q(content_type__app_label=v.partition(".")[0], content_type__model=v.partition(".")[2]),
+            lambda v: Q(
+                content_type__app_label=v.partition(".")[0], content_type__model=v.partition(".")[2]
+            ),
         ),
     ),
     empty_text="No changes recorded yet.",
@@ -265,7 +291,9 @@ def profile(request: HttpRequest) -> HttpResponse:
                 name=request.POST.get("name", ""),
                 scope=request.POST.get("scope", ""),
             )
-            messages.success(request, f"Token {token.name!r} created. Copy it now; it is shown once.")
+            messages.success(
+                request, f"Token {token.name!r} created. Copy it now; it is shown once."
+            )
         except ValidationError as exc:
             form_errors = exc.message_dict
     return render(
@@ -274,7 +302,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         {
             "person": person_of(request.user),
             "roles": [ROLE_BY_SLUG[r] for r in sorted(roles_of(request.user))],
-            "tokens": ApiToken.objects.filter(user=request.user),
+            "tokens": ApiToken.objects.filter(user_id=request.user.pk or 0),
             "new_secret": new_secret,
             "form_errors": form_errors,
             "scopes": ApiToken.Scope.choices,
@@ -313,7 +341,12 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def error_404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    return render(request, "core/error.html", {"code": 404, "message": "This page does not exist."}, status=404)
+    return render(
+        request,
+        "core/error.html",
+        {"code": 404, "message": "This page does not exist."},
+        status=404,
+    )
 
 
 def error_403(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -322,4 +355,9 @@ def error_403(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/error.html", {"code": 500, "message": "Something went wrong on our side; it has been logged."}, status=500)
+    return render(
+        request,
+        "core/error.html",
+        {"code": 500, "message": "Something went wrong on our side; it has been logged."},
+        status=500,
+    )

@@ -3,11 +3,12 @@ purchasers. Lookups by reference; writes go through ``itline.org.services``."""
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, FilterSchema, Router, Schema
+from ninja import Field, FilterLookup, FilterSchema, Router, Schema, Status
 
 from itline.core.api import ERRORS
 from itline.core.crud import Crud, resolve_ref
@@ -50,15 +51,15 @@ class BusinessUnitIn(Schema):
 
 
 class BusinessUnitPatch(Schema):
-    name: str = Field(None, min_length=1, max_length=120)
-    code: str = Field(None, max_length=20)
+    name: str | None = Field(None, min_length=1, max_length=120)
+    code: str | None = Field(None, max_length=20)
     parent: str | None = None
-    description: str = None  # type: ignore[assignment]
+    description: str | None = None
 
 
 class BusinessUnitFilters(FilterSchema):
-    parent: str | None = Field(None, q="parent__reference")
-    code: str | None = Field(None, q="code__iexact")
+    parent: Annotated[str | None, FilterLookup("parent__reference")] = None
+    code: Annotated[str | None, FilterLookup("code__iexact")] = None
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ class PersonOut(RecordOut):
 
     @staticmethod
     def resolve_username(obj: Person) -> str | None:
-        return obj.user.username if obj.user_id else None
+        return obj.user.username if obj.user else None
 
 
 class PersonIn(Schema):
@@ -92,23 +93,21 @@ class PersonIn(Schema):
 
 
 class PersonPatch(Schema):
-    name: str = Field(None, min_length=1, max_length=150)
+    name: str | None = Field(None, min_length=1, max_length=150)
     email: str | None = Field(None, max_length=254)
-    phone: str = Field(None, max_length=40)
-    job_title: str = Field(None, max_length=120)
+    phone: str | None = Field(None, max_length=40)
+    job_title: str | None = Field(None, max_length=120)
     business_unit: str | None = None
-    active: bool = None  # type: ignore[assignment]
+    active: bool | None = None
 
 
 class PersonFilters(FilterSchema):
-    business_unit: str | None = Field(None, q="business_unit__reference")
+    business_unit: Annotated[str | None, FilterLookup("business_unit__reference")] = None
     active: bool | None = None
-    function: str | None = Field(None, q="memberships__function__reference")
-    has_login: bool | None = Field(None, q="user__isnull")
+    function: Annotated[str | None, FilterLookup("memberships__function__reference")] = None
+    has_login: bool | None = None
 
-    def filter_has_login(self, value: bool | None) -> Any:
-        from django.db.models import Q
-
+    def filter_has_login(self, value: bool | None) -> Q:
         return Q() if value is None else Q(user__isnull=not value)
 
 
@@ -136,7 +135,7 @@ class FunctionOut(RecordOut):
 
     @staticmethod
     def resolve_lead_name(obj: Function) -> str | None:
-        return obj.lead.name if obj.lead_id else None
+        return obj.lead.name if obj.lead else None
 
 
 class FunctionIn(Schema):
@@ -149,18 +148,18 @@ class FunctionIn(Schema):
 
 
 class FunctionPatch(Schema):
-    name: str = Field(None, min_length=1, max_length=120)
-    governance_level: GovernanceLevel = None  # type: ignore[assignment]
+    name: str | None = Field(None, min_length=1, max_length=120)
+    governance_level: GovernanceLevel | None = None
     lead: str | None = None
     email: str | None = Field(None, max_length=254)
-    description: str = None  # type: ignore[assignment]
-    active: bool = None  # type: ignore[assignment]
+    description: str | None = None
+    active: bool | None = None
 
 
 class FunctionFilters(FilterSchema):
     governance_level: GovernanceLevel | None = None
     active: bool | None = None
-    lead: str | None = Field(None, q="lead__reference")
+    lead: Annotated[str | None, FilterLookup("lead__reference")] = None
 
 
 # --- customers ------------------------------------------------------------------------------
@@ -196,7 +195,7 @@ class CustomerIn(Schema):
 class CustomerPatch(Schema):
     decision_maker: str | None = None
     relationship_manager: str | None = None
-    active: bool = None  # type: ignore[assignment]
+    active: bool | None = None
 
 
 class CustomerFilters(FilterSchema):
@@ -312,7 +311,7 @@ def list_members(request: HttpRequest, ref: str) -> Any:
 def add_member(request: HttpRequest, ref: str, payload: MembershipIn) -> Any:
     function = get_object_or_404(services.functions_for(request.user), reference=ref)
     person = resolve_ref(Person, payload.person, "person")
-    return 201, services.add_member(function, person, by=request.user, role=payload.role)
+    return Status(201, services.add_member(function, person, by=request.user, role=payload.role))
 
 
 @router.delete(
@@ -325,7 +324,7 @@ def remove_member(request: HttpRequest, ref: str, person_ref: str) -> Any:
     function = get_object_or_404(services.functions_for(request.user), reference=ref)
     membership = get_object_or_404(function.memberships, person__reference=person_ref)
     services.remove_member(membership, by=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 class PurchaserOut(Schema):
@@ -373,9 +372,10 @@ def list_purchasers(request: HttpRequest, ref: str) -> Any:
 def add_purchaser(request: HttpRequest, ref: str, payload: PurchaserIn) -> Any:
     customer = get_object_or_404(services.customers_for(request.user), reference=ref)
     person = resolve_ref(Person, payload.person, "person")
-    return 201, services.add_purchaser(
+    purchaser = services.add_purchaser(
         customer, person, by=request.user, spending_limit=payload.spending_limit
     )
+    return Status(201, purchaser)
 
 
 @router.delete(
@@ -388,4 +388,4 @@ def remove_purchaser(request: HttpRequest, ref: str, person_ref: str) -> Any:
     customer = get_object_or_404(services.customers_for(request.user), reference=ref)
     purchaser = get_object_or_404(customer.purchasers, person__reference=person_ref)
     services.remove_purchaser(purchaser, by=request.user)
-    return 204, None
+    return Status(204, None)

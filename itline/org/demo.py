@@ -16,7 +16,7 @@ from itline.core.models import ApiToken, JournalEntry, LoginAttempt
 from itline.org import services
 from itline.org.models import BusinessUnit, Customer, Function, Membership, Person, Purchaser
 
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105  (published demo password, demo data only)
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,41 @@ class DemoLogin:
 LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("admin", "Alex Admin", "administrator", "Information Technology", "IT administrator"),
     DemoLogin("sg.sophie", "Sophie Steiner", "steering_group_member", "Executive Board", "CIO"),
-    DemoLogin("desk.dana", "Dana Desmond", "service_desk_agent", "Information Technology", "Service desk agent"),
+    DemoLogin(
+        "desk.dana",
+        "Dana Desmond",
+        "service_desk_agent",
+        "Information Technology",
+        "Service desk agent",
+    ),
     DemoLogin("tech.tom", "Tom Tanaka", "technician", "Information Technology", "Systems engineer"),
-    DemoLogin("im.ingrid", "Ingrid Iversen", "incident_manager", "Information Technology", "Incident manager"),
-    DemoLogin("pm.paul", "Paul Petrov", "problem_manager", "Information Technology", "Problem manager"),
-    DemoLogin("cm.carla", "Carla Castillo", "change_manager", "Information Technology", "Change manager"),
-    DemoLogin("so.omar", "Omar Osei", "service_owner", "Information Technology", "Service owner, logistics apps"),
-    DemoLogin("rep.rachel", "Rachel Rivera", "customer_representative", "Warehousing", "Director of warehousing"),
+    DemoLogin(
+        "im.ingrid",
+        "Ingrid Iversen",
+        "incident_manager",
+        "Information Technology",
+        "Incident manager",
+    ),
+    DemoLogin(
+        "pm.paul", "Paul Petrov", "problem_manager", "Information Technology", "Problem manager"
+    ),
+    DemoLogin(
+        "cm.carla", "Carla Castillo", "change_manager", "Information Technology", "Change manager"
+    ),
+    DemoLogin(
+        "so.omar",
+        "Omar Osei",
+        "service_owner",
+        "Information Technology",
+        "Service owner, logistics apps",
+    ),
+    DemoLogin(
+        "rep.rachel",
+        "Rachel Rivera",
+        "customer_representative",
+        "Warehousing",
+        "Director of warehousing",
+    ),
     DemoLogin("buy.bruno", "Bruno Berg", "purchaser", "Warehousing", "Operations controller"),
     DemoLogin("req.rita", "Rita Rossi", "requester", "Warehousing", "Shift planner"),
 )
@@ -58,7 +86,11 @@ UNITS: tuple[tuple[str, str, str | None], ...] = (
 # name, governance level, description
 FUNCTIONS: tuple[tuple[str, str, str], ...] = (
     ("IT Steering Group", "strategic", "Strategy, policy, portfolio and escalations."),
-    ("Service Management Office", "tactical", "How IT works: processes, architecture, policy drafts."),
+    (
+        "Service Management Office",
+        "tactical",
+        "How IT works: processes, architecture, policy drafts.",
+    ),
     ("Change Advisory Board", "tactical", "Advises on normal and high-risk changes."),
     ("Service Desk", "operational", "Single point of contact; request fulfilment; coordination."),
     ("Infrastructure Operations", "operational", "Servers, virtualisation, storage, backup."),
@@ -102,13 +134,50 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
 
 # function -> [(person name, membership role)]
 MEMBERS: dict[str, list[tuple[str, str]]] = {
-    "IT Steering Group": [("Sophie Steiner", "lead"), ("Quentin Quinn", "member"), ("Rosa Romano", "member"), ("Priya Patel", "member")],
-    "Service Management Office": [("Oscar Olsen", "lead"), ("Priya Patel", "member"), ("Ingrid Iversen", "member"), ("Paul Petrov", "member"), ("Carla Castillo", "member")],
-    "Change Advisory Board": [("Carla Castillo", "lead"), ("Femi Falade", "member"), ("Isla Irving", "member"), ("Kira Kowalski", "member"), ("Mia Moreau", "member"), ("Omar Osei", "member")],
-    "Service Desk": [("Nadia Nowak", "lead"), ("Dana Desmond", "member"), ("Lena Lindqvist", "member"), ("Marco Marini", "member"), ("Ingrid Iversen", "coordinator")],
-    "Infrastructure Operations": [("Femi Falade", "lead"), ("Tom Tanaka", "member"), ("Greta Gruber", "member"), ("Hugo Hansen", "member")],
-    "Network and Security": [("Isla Irving", "lead"), ("Jonas Jensen", "member"), ("Tom Tanaka", "member")],
-    "Application Management": [("Kira Kowalski", "lead"), ("Liam Lewis", "member"), ("Omar Osei", "member")],
+    "IT Steering Group": [
+        ("Sophie Steiner", "lead"),
+        ("Quentin Quinn", "member"),
+        ("Rosa Romano", "member"),
+        ("Priya Patel", "member"),
+    ],
+    "Service Management Office": [
+        ("Oscar Olsen", "lead"),
+        ("Priya Patel", "member"),
+        ("Ingrid Iversen", "member"),
+        ("Paul Petrov", "member"),
+        ("Carla Castillo", "member"),
+    ],
+    "Change Advisory Board": [
+        ("Carla Castillo", "lead"),
+        ("Femi Falade", "member"),
+        ("Isla Irving", "member"),
+        ("Kira Kowalski", "member"),
+        ("Mia Moreau", "member"),
+        ("Omar Osei", "member"),
+    ],
+    "Service Desk": [
+        ("Nadia Nowak", "lead"),
+        ("Dana Desmond", "member"),
+        ("Lena Lindqvist", "member"),
+        ("Marco Marini", "member"),
+        ("Ingrid Iversen", "coordinator"),
+    ],
+    "Infrastructure Operations": [
+        ("Femi Falade", "lead"),
+        ("Tom Tanaka", "member"),
+        ("Greta Gruber", "member"),
+        ("Hugo Hansen", "member"),
+    ],
+    "Network and Security": [
+        ("Isla Irving", "lead"),
+        ("Jonas Jensen", "member"),
+        ("Tom Tanaka", "member"),
+    ],
+    "Application Management": [
+        ("Kira Kowalski", "lead"),
+        ("Liam Lewis", "member"),
+        ("Omar Osei", "member"),
+    ],
     "Database Administration": [("Mia Moreau", "lead"), ("Noah Nielsen", "member")],
 }
 
@@ -160,27 +229,40 @@ def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
     def make_person(name: str, unit: str, title: str) -> Callable[[], None]:
         def run() -> None:
             people[name] = services.create_person(
-                by=None, name=name, email=_email(name), job_title=title, business_unit=units[unit],
+                by=None,
+                name=name,
+                email=_email(name),
+                job_title=title,
+                business_unit=units[unit],
                 phone=f"+31 20 555 {len(people) + 100:04d}",
             )
+
         return run
 
     def make_login(login: DemoLogin) -> Callable[[], None]:
         def run() -> None:
             user = services.create_login(
-                people[login.name], by=None, username=login.username, password=None, roles=[login.role]
+                people[login.name],
+                by=None,
+                username=login.username,
+                password=None,
+                roles=[login.role],
             )
             user.set_password(DEMO_PASSWORD)  # short on purpose; demo only, not validated
             if login.role == "administrator":
                 user.is_staff = user.is_superuser = True
             user.save()
+
         return run
 
     def make_functions() -> None:
         for name, level, description in FUNCTIONS:
             lead = next((p for p, r in MEMBERS[name] if r == "lead"), None)
             functions[name] = services.create_function(
-                by=None, name=name, governance_level=level, description=description,
+                by=None,
+                name=name,
+                governance_level=level,
+                description=description,
                 lead=people[lead] if lead else None,
                 email=name.lower().replace(" ", "-") + "@northwind.example",
             )
@@ -193,7 +275,9 @@ def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
     def make_customers() -> None:
         for unit, (decider, manager, purchasers) in CUSTOMERS.items():
             customer = services.create_customer(
-                by=None, business_unit=units[unit], decision_maker=people[decider],
+                by=None,
+                business_unit=units[unit],
+                decision_maker=people[decider],
                 relationship_manager=people[manager],
             )
             for pname in purchasers:
@@ -203,7 +287,8 @@ def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
         # A few edits by real personas so timelines show more than "created".
         admin = get_user_model().objects.get(username="admin")
         services.update_function(
-            functions["Service Desk"], by=admin,
+            functions["Service Desk"],
+            by=admin,
             description="Single point of contact for all users; request fulfilment; "
             "coordination of internal tasks. Staffed 07:00-19:00 on working days.",
         )

@@ -50,7 +50,11 @@ class MemberForm(forms.Form):
 class PurchaserForm(forms.Form):
     person = forms.ModelChoiceField(queryset=Person.objects.filter(active=True))
     spending_limit = forms.DecimalField(
-        required=False, min_value=0, max_digits=12, decimal_places=2, label="Spending limit per order"
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        label="Spending limit per order",
     )
 
 
@@ -61,7 +65,9 @@ class LoginForm(forms.Form):
         error_messages={"invalid": "Use letters, digits and @ . + - _ only."},
     )
     password = forms.CharField(
-        widget=forms.PasswordInput, required=False, help_text="Leave empty to let them set it via password reset."
+        widget=forms.PasswordInput,
+        required=False,
+        help_text="Leave empty to let them set it via password reset.",
     )
     roles = forms.MultipleChoiceField(
         choices=[(r.slug, r.name) for r in ROLES], widget=forms.CheckboxSelectMultiple
@@ -70,5 +76,7 @@ class LoginForm(forms.Form):
 
 class RolesForm(forms.Form):
     roles = forms.MultipleChoiceField(
-        choices=[(r.slug, r.name) for r in ROLES], widget=forms.CheckboxSelectMultiple, required=False
+        choices=[(r.slug, r.name) for r in ROLES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
     )

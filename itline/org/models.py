@@ -54,9 +54,12 @@ class BusinessUnit(ReferencedRecord):
         ids = {self.pk}
         frontier = {self.pk}
         while frontier:
-            frontier = set(
-                BusinessUnit.objects.filter(parent_id__in=frontier).values_list("id", flat=True)
-            ) - ids
+            frontier = (
+                set(
+                    BusinessUnit.objects.filter(parent_id__in=frontier).values_list("id", flat=True)
+                )
+                - ids
+            )
             ids |= frontier
         return ids
 

@@ -123,7 +123,7 @@ ROLE_BY_SLUG = {role.slug: role for role in ROLES}
 PORTAL_ROLES = frozenset(role.slug for role in ROLES if role.portal)
 
 
-def sync_roles(**_: Any) -> None:
+def sync_roles(**kwargs: Any) -> None:
     """Create one group per role and give it exactly the permissions in ``ROLES``."""
     from django.contrib.auth.models import Group, Permission
 
@@ -133,7 +133,7 @@ def sync_roles(**_: Any) -> None:
             for p in Permission.objects.select_related("content_type")
         }
         for role in ROLES:
-            group, _ = Group.objects.get_or_create(name=role.slug)
+            group = Group.objects.get_or_create(name=role.slug)[0]
             missing = [p for p in role.permissions if p not in perms]
             if missing:
                 # Permissions appear after their app migrated; the next migrate completes it.
@@ -149,7 +149,7 @@ def roles_of(user: Any) -> set[str]:
         cached = set(user.groups.values_list("name", flat=True)) & set(ROLE_BY_SLUG)
         if user.is_superuser:
             cached.add("administrator")
-        user._itline_roles = cached
+        user._itline_roles = cached  # per-request cache on the user object
     return set(cached)
 
 

@@ -74,9 +74,7 @@ def units_for(user: Any) -> QuerySet[BusinessUnit]:
 
 
 def customers_for(user: Any) -> QuerySet[Customer]:
-    qs = Customer.objects.select_related(
-        "business_unit", "decision_maker", "relationship_manager"
-    )
+    qs = Customer.objects.select_related("business_unit", "decision_maker", "relationship_manager")
     units = visible_unit_ids(user)
     return qs if units is None else qs.filter(business_unit_id__in=units)
 
@@ -251,5 +249,8 @@ def set_roles(person: Person, *, by: Any, roles: list[str]) -> None:
         person.user.__dict__.pop("_itline_roles", None)
         if before != sorted(roles):
             journal.record(
-                person, by=by, verb=JournalEntry.Verb.UPDATED, changes={"roles": [before, sorted(roles)]}
+                person,
+                by=by,
+                verb=JournalEntry.Verb.UPDATED,
+                changes={"roles": [before, sorted(roles)]},
             )

@@ -30,7 +30,9 @@ urlpatterns = [
     path("customers/<str:ref>/", views.customer_detail, name="customer-detail"),
     path("customers/<str:ref>/edit/", views.customer_edit, name="customer-edit"),
     path(
-        "customers/<str:ref>/purchasers/", views.customer_add_purchaser, name="customer-add-purchaser"
+        "customers/<str:ref>/purchasers/",
+        views.customer_add_purchaser,
+        name="customer-add-purchaser",
     ),
     path(
         "customers/<str:ref>/purchasers/<str:person_ref>/remove/",

@@ -60,8 +60,18 @@ PERSON_LIST = ListSpec(
     filters=(
         Filter("unit", "Business unit", _units, "business_unit__reference"),
         Filter("function", "Function", _functions, lambda v: Q(memberships__function__reference=v)),
-        Filter("active", "Status", [("yes", "Active"), ("no", "Inactive")], lambda v: Q(active=v == "yes")),
-        Filter("login", "Login", [("yes", "Has a login"), ("no", "No login")], lambda v: Q(user__isnull=v == "no")),
+        Filter(
+            "active",
+            "Status",
+            [("yes", "Active"), ("no", "Inactive")],
+            lambda v: Q(active=v == "yes"),
+        ),
+        Filter(
+            "login",
+            "Login",
+            [("yes", "Has a login"), ("no", "No login")],
+            lambda v: Q(user__isnull=v == "no"),
+        ),
     ),
     create_label="New person",
     empty_text="People are requesters, staff and contacts. Add the first one.",
@@ -87,9 +97,13 @@ def person_detail(request: HttpRequest, ref: str) -> HttpResponse:
             "person": person,
             "memberships": person.memberships.select_related("function"),
             "purchaser_for": person.purchaser_for.select_related("customer__business_unit"),
-            "roles": [ROLE_BY_SLUG[r] for r in sorted(roles_of(person.user))] if person.user else [],
+            "roles": [ROLE_BY_SLUG[r] for r in sorted(roles_of(person.user))]
+            if person.user
+            else [],
             "login_form": LoginForm() if not person.user_id else None,
-            "roles_form": RolesForm(initial={"roles": sorted(roles_of(person.user))}) if person.user else None,
+            "roles_form": RolesForm(initial={"roles": sorted(roles_of(person.user))})
+            if person.user
+            else None,
             "timeline": timeline(person),
         },
     )
@@ -143,7 +157,7 @@ def person_login(request: HttpRequest, ref: str) -> HttpResponse:
     person = get_object_or_404(Person, reference=ref)
     form = LoginForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        errors = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
         messages.error(request, f"Login not created. {errors}")
         return redirect(person.get_absolute_url())
     return _post_and_back(
@@ -186,7 +200,12 @@ FUNCTION_LIST = ListSpec(
     default_sort="name",
     filters=(
         Filter("level", "Governance level", GovernanceLevel.choices, "governance_level"),
-        Filter("active", "Status", [("yes", "Active"), ("no", "Inactive")], lambda v: Q(active=v == "yes")),
+        Filter(
+            "active",
+            "Status",
+            [("yes", "Active"), ("no", "Inactive")],
+            lambda v: Q(active=v == "yes"),
+        ),
     ),
     create_label="New function",
     empty_text="Functions are the teams that own records: service desk, operations, the CAB.",
@@ -260,7 +279,9 @@ def function_add_member(request: HttpRequest, ref: str) -> HttpResponse:
     return _post_and_back(
         request,
         function.get_absolute_url(),
-        lambda: services.add_member(function, person, by=request.user, role=form.cleaned_data["role"]),
+        lambda: services.add_member(
+            function, person, by=request.user, role=form.cleaned_data["role"]
+        ),
         f"{person} is now in {function}.",
     )
 
@@ -377,7 +398,12 @@ CUSTOMER_LIST = ListSpec(
     ),
     default_sort="reference",
     filters=(
-        Filter("active", "Status", [("yes", "Active"), ("no", "Inactive")], lambda v: Q(active=v == "yes")),
+        Filter(
+            "active",
+            "Status",
+            [("yes", "Active"), ("no", "Inactive")],
+            lambda v: Q(active=v == "yes"),
+        ),
     ),
     create_label="New customer",
     empty_text="Customers are business units that decide on and fund services.",
@@ -403,7 +429,9 @@ def customer_detail(request: HttpRequest, ref: str) -> HttpResponse:
         {
             "customer": customer,
             "purchasers": customer.purchasers.select_related("person"),
-            "purchaser_form": PurchaserForm() if request.user.has_perm("org.add_purchaser") else None,
+            "purchaser_form": PurchaserForm()
+            if request.user.has_perm("org.add_purchaser")
+            else None,
             "timeline": timeline(customer),
         },
     )

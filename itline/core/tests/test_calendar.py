@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from itline.core.calendar import (
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
-US = timedelta(microseconds=1)
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 OFFICE = {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 COMPANY_DAY = date(2024, 12, 27)  # closed between Christmas and New Year
@@ -81,7 +82,7 @@ SPECS = (
 
 MIN_INSTANT = datetime(2019, 1, 1)
 MAX_INSTANT = datetime(2027, 12, 31)
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _dst_transitions(zone: ZoneInfo) -> list[datetime]:
@@ -165,8 +166,11 @@ def test_a_deadline_is_the_earliest_instant_with_enough_business_time(
     # The deadline is business time or exactly an interval end: the microsecond before it
     # is always business time, and one microsecond earlier is not enough.
     assert end > start
-    assert calendar.is_business_time(end - US)
-    assert calendar.business_time_between(start, end - US) == timedelta(minutes=minutes) - US
+    assert calendar.is_business_time(end - ONE_MICROSECOND)
+    assert (
+        calendar.business_time_between(start, end - ONE_MICROSECOND)
+        == timedelta(minutes=minutes) - ONE_MICROSECOND
+    )
 
 
 @PROPERTY
@@ -237,7 +241,10 @@ def test_subtracting_is_the_latest_start_with_enough_business_time(
     assert start < end
     assert calendar.business_minutes_between(start, end) == minutes
     assert calendar.is_business_time(start)
-    assert calendar.business_time_between(start + US, end) == timedelta(minutes=minutes) - US
+    assert (
+        calendar.business_time_between(start + ONE_MICROSECOND, end)
+        == timedelta(minutes=minutes) - ONE_MICROSECOND
+    )
 
 
 @PROPERTY
@@ -274,13 +281,14 @@ def _oracle_is_business(spec: Spec, moment: datetime) -> bool:
     return any(start <= wall < end for start, end in hours)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), specs, st.integers(0, 2 * 24 * 60))
 def test_measuring_matches_counting_minute_by_minute(
     data: st.DataObject, spec: Spec, length: int
 ) -> None:
-    # No interval of these calendars starts or ends strictly inside a skipped or repeated
-    # hour, so the wall-clock definition and the engine's instant rule agree on every minute.
+    # Counting wall-clock minutes is the definition. It agrees with the engine's instant rules
+    # unless an interval edge lies strictly inside a skipped or repeated hour, which none of
+    # these calendars has (Santiago's midnight edges sit exactly on its clock changes).
     start = data.draw(instants(spec)).astimezone(UTC).replace(second=0, microsecond=0)
     end = start + timedelta(minutes=length)
     counted = sum(_oracle_is_business(spec, start + timedelta(minutes=i)) for i in range(length))
@@ -320,7 +328,7 @@ def working_hours(draw: st.DrawFn) -> WorkingHours:
     return WorkingHours(days)
 
 
-@PROPERTY
+@settings(max_examples=100, deadline=None)
 @given(working_hours())
 def test_working_hours_survive_a_round_trip_through_a_dict(hours: WorkingHours) -> None:
     as_dict = hours.to_dict()
@@ -470,8 +478,7 @@ def test_the_intervals_of_a_day_are_listed_in_utc() -> None:
     ],
     ids=["add_minutes", "add", "between start", "between end", "next", "is_business_time"],
 )
-def test_naive_datetimes_are_rejected(call: object) -> None:
-    assert callable(call)
+def test_naive_datetimes_are_rejected(call: Callable[[BusinessCalendar, datetime], object]) -> None:
     with pytest.raises(CalendarError, match="naive"):
         call(OFFICE_NL, datetime(2024, 3, 8, 16, 30))
 
@@ -528,7 +535,7 @@ def test_an_unknown_country_is_rejected() -> None:
 
 
 def test_an_unknown_subdivision_is_rejected_listing_the_known_ones() -> None:
-    with pytest.raises(CalendarError, match="unknown subdivision 'Atlantis' for country NL.*Zuid"):
+    with pytest.raises(CalendarError, match=r"unknown subdivision 'Atlantis' for country NL.*Zuid"):
         BusinessCalendar.build(hours=OFFICE, country="NL", subdivision="Atlantis")
 
 

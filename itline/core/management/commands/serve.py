@@ -19,14 +19,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("ITLINE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("ITLINE_PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")),
-                            help="web processes (default 1; see docs/deployment.md)")
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "8")),
-                            help="threads per web process (default 8)")
-        parser.add_argument("--no-worker", action="store_true",
-                            help="do not start a background worker alongside")
-        parser.add_argument("--no-collectstatic", action="store_true",
-                            help="skip collecting static files at start-up")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("WEB_WORKERS", "1")),
+            help="web processes (default 1; see docs/deployment.md)",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=int(os.environ.get("WEB_THREADS", "8")),
+            help="threads per web process (default 8)",
+        )
+        parser.add_argument(
+            "--no-worker", action="store_true", help="do not start a background worker alongside"
+        )
+        parser.add_argument(
+            "--no-collectstatic",
+            action="store_true",
+            help="skip collecting static files at start-up",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if not 1 <= opts["port"] <= 65535:
@@ -43,12 +55,18 @@ class Command(BaseCommand):
                 "-m",
                 "gunicorn",
                 "itline.wsgi:application",
-                "--bind", f"{opts['host']}:{opts['port']}",
-                "--workers", str(opts["workers"]),
-                "--threads", str(opts["threads"]),
-                "--worker-class", "gthread",
-                "--access-logfile", "-" if opts["verbosity"] > 1 else "/dev/null",
-                "--graceful-timeout", "10",
+                "--bind",
+                f"{opts['host']}:{opts['port']}",
+                "--workers",
+                str(opts["workers"]),
+                "--threads",
+                str(opts["threads"]),
+                "--worker-class",
+                "gthread",
+                "--access-logfile",
+                "-" if opts["verbosity"] > 1 else "/dev/null",
+                "--graceful-timeout",
+                "10",
                 "--no-control-socket",
             ]
         }

@@ -51,16 +51,23 @@ class Command(BaseCommand):
                 )
             except ValidationError as exc:
                 raise CommandError(
-                    "; ".join(f"--{k.replace('_', '-')}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                    "; ".join(
+                        f"--{k.replace('_', '-')}: {' '.join(v)}"
+                        for k, v in exc.message_dict.items()
+                    )
                 ) from None
-            self.stderr.write(f"Token {token.id} {token.name!r} ({token.scope}) for {user.username}; "
-                              "the secret below is shown once:")
+            self.stderr.write(
+                f"Token {token.id} {token.name!r} ({token.scope}) for {user.username}; "
+                "the secret below is shown once:"
+            )
             self.stdout.write(secret)
         elif action == "list":
             qs = ApiToken.objects.select_related("user")
             if opts["user"]:
                 qs = qs.filter(user=self._user(opts["user"]))
-            self.stdout.write(f"{'ID':>4}  {'USER':<16} {'NAME':<20} {'SCOPE':<6} {'PREFIX':<11} {'LAST USED':<17} STATE")
+            self.stdout.write(
+                f"{'ID':>4}  {'USER':<16} {'NAME':<20} {'SCOPE':<6} {'PREFIX':<11} {'LAST USED':<17} STATE"
+            )
             for t in qs:
                 state = "revoked" if t.revoked_at else ("expired" if not t.is_active else "active")
                 used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"

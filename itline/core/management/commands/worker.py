@@ -13,15 +13,24 @@ class Command(BaseCommand):
     help = "Run background tasks and, unless --no-scheduler, the periodic task scheduler."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--no-scheduler", action="store_true",
-                            help="run tasks only; run exactly one scheduler per installation")
+        parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="run tasks only; run exactly one scheduler per installation",
+        )
         parser.add_argument("--queues", default="*", help="queues to work on (default: all)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         commands = {
             "tasks": itline_command(
-                "db_worker", "--no-reload", "--queue-name", opts["queues"], "--interval", "1",
-                "--verbosity", str(max(0, opts["verbosity"] - 1)),
+                "db_worker",
+                "--no-reload",
+                "--queue-name",
+                opts["queues"],
+                "--interval",
+                "1",
+                "--verbosity",
+                str(max(0, opts["verbosity"] - 1)),
             )
         }
         if not opts["no_scheduler"]:

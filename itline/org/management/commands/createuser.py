@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from itline.org import services
-from itline.org.models import BusinessUnit, Person
+from itline.org.models import BusinessUnit
 from itline.org.roles import ROLE_BY_SLUG
 
 
@@ -69,12 +69,16 @@ class Command(BaseCommand):
                     user.is_superuser = user.is_staff = True
                     user.save(update_fields=["is_superuser", "is_staff"])
         except ValidationError as exc:
-            details = "; ".join(
-                f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
-            ) if hasattr(exc, "error_dict") else " ".join(exc.messages)
+            details = (
+                "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+                if hasattr(exc, "error_dict")
+                else " ".join(exc.messages)
+            )
             raise CommandError(details) from None
         self.stdout.write(
-            self.style.SUCCESS(f"Created {person.reference} {person.name} with login {user.username} ")
+            self.style.SUCCESS(
+                f"Created {person.reference} {person.name} with login {user.username} "
+            )
             + f"(roles: {', '.join(roles)})"
         )
         if password is None:

@@ -17,21 +17,29 @@ class Command(BaseCommand):
     help = "Load the demo organisation and its persona logins (password: demo)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--reset", action="store_true",
-                            help="delete ALL organisation data, journal and logins first")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="load only when there are no people yet (used by `make run`)")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete ALL organisation data, journal and logins first",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="load only when there are no people yet (used by `make run`)",
+        )
         parser.add_argument("--yes", action="store_true", help="do not ask before --reset")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        console = Console(file=self.stdout, stderr=False)
+        console = Console(file=self.stdout._out)  # type: ignore[arg-type]  # OutputWrapper's stream
         try:
             loaded = demo.is_loaded()
         except (OperationalError, ProgrammingError):
             raise CommandError("the database is not ready; run `itline migrate` first") from None
         if opts["reset"]:
             if not opts["yes"]:
-                answer = input("This deletes all people, functions, customers, tokens and history. Type 'yes': ")
+                answer = input(
+                    "This deletes all people, functions, customers, tokens and history. Type 'yes': "
+                )
                 if answer.strip().lower() != "yes":
                     raise CommandError("reset cancelled")
             demo.reset()
@@ -44,8 +52,12 @@ class Command(BaseCommand):
             raise CommandError("the database already has people; use --reset to wipe and reload")
         total = demo.step_count()
         with Progress(
-            TextColumn("[bold]Loading demo[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+            TextColumn("[bold]Loading demo[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
             transient=False,
         ) as progress:
             task = progress.add_task("", total=total)
