@@ -7,11 +7,13 @@ from django.urls import include, path, reverse_lazy
 from itline.core import views as core_views
 from itline.core.api import api
 from itline.core.api import router as core_router
+from itline.core.api_calendars import router as calendar_router
 from itline.core.auth import LoginView
 from itline.org.api import router as org_router
 
 api.add_router("/", core_router)
 api.add_router("/", org_router)
+api.add_router("/", calendar_router)
 
 handler403 = "itline.core.views.error_403"
 handler404 = "itline.core.views.error_404"

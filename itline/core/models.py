@@ -243,3 +243,108 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(
             f"{value!r} is not a known time zone (e.g. Europe/Amsterdam)"
         ) from None
+
+
+def _default_hours() -> dict[str, list[str]]:
+    office = ["08:00-12:00", "13:00-17:00"]
+    return {"mon": office, "tue": office, "wed": office, "thu": office, "fri": office}
+
+
+class BusinessCalendar(ReferencedRecord):
+    """When the IT organisation works: opening hours per weekday (several intervals a day), a
+    time zone, public holidays of a country (and subdivision) plus custom days off. SLA clocks
+    and maintenance planning count business time on one of these."""
+
+    REFERENCE_PREFIX = "CAL"
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Amsterdam", validators=[validate_timezone]
+    )
+    working_hours = models.JSONField(
+        default=_default_hours,
+        help_text='Per weekday a list of "HH:MM-HH:MM" intervals, e.g. {"mon": ["08:00-12:00"]}',
+    )
+    country = models.CharField(
+        max_length=10, blank=True, help_text="ISO country code for public holidays; empty for none"
+    )
+    subdivision = models.CharField(max_length=10, blank=True, help_text="State/province code")
+    custom_holidays = models.JSONField(
+        default=list, blank=True, help_text="Extra days off (YYYY-MM-DD)"
+    )
+    removed_holidays = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Public holidays that are working days here (YYYY-MM-DD)",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from itline.core.calendar import CalendarError, WorkingHours
+
+        errors: dict[str, str] = {}
+        if not isinstance(self.working_hours, dict):
+            errors["working_hours"] = 'Give an object like {"mon": ["08:00-17:00"]}.'
+        else:
+            try:
+                if WorkingHours.from_dict(self.working_hours).is_empty():
+                    errors["working_hours"] = "A calendar needs at least one working interval."
+            except CalendarError as exc:
+                errors["working_hours"] = str(exc)
+        for field in ("custom_holidays", "removed_holidays"):
+            try:
+                self._dates(field)
+            except ValueError as exc:
+                errors[field] = str(exc)
+        if not errors and "time_zone" not in errors:
+            try:
+                self.engine(cached=False)
+            except CalendarError as exc:
+                text = str(exc)
+                errors["subdivision" if "subdivision" in text.lower() else "country"] = text
+        if errors:
+            raise ValidationError(errors)
+
+    def _dates(self, field: str) -> list[Any]:
+        import datetime as dt
+
+        raw = getattr(self, field)
+        if not isinstance(raw, list):
+            raise ValueError('Give a list of dates like ["2026-12-24"].')
+        out = []
+        for item in raw:
+            try:
+                out.append(dt.date.fromisoformat(str(item)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not a date (YYYY-MM-DD).") from None
+        return out
+
+    def engine(self, *, cached: bool = True) -> Any:
+        """The arithmetic engine for this calendar (``itline.core.calendar.BusinessCalendar``),
+        cached per process and rebuilt when the record changes."""
+        from itline.core.calendar import BusinessCalendar as Engine
+
+        hit = _ENGINES.get(self.pk)
+        if cached and hit is not None and hit[0] == self.updated_at:
+            return hit[1]
+        engine = Engine.build(
+            tz=self.time_zone,
+            hours=self.working_hours,
+            country=self.country or None,
+            subdivision=self.subdivision or None,
+            custom_holidays=self._dates("custom_holidays"),
+            removed_holidays=self._dates("removed_holidays"),
+        )
+        if cached and self.pk:
+            _ENGINES[self.pk] = (self.updated_at, engine)
+        return engine
+
+
+# calendar pk -> (updated_at it was built from, engine); one entry per calendar
+_ENGINES: dict[Any, tuple[Any, Any]] = {}

@@ -11,8 +11,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 
-from itline.core.models import ApiToken, JournalEntry, LoginAttempt
+from itline.core.models import ApiToken, BusinessCalendar, JournalEntry, LoginAttempt
+from itline.core.services import create_record
 from itline.org import services
 from itline.org.models import BusinessUnit, Customer, Function, Membership, Person, Purchaser
 
@@ -199,7 +201,7 @@ def is_loaded() -> bool:
 
 
 def reset() -> None:
-    """Remove the organisation, its journal and every non-superuser login."""
+    """Remove the organisation, its journal, every non-superuser login and the demo logins."""
     with transaction.atomic():
         Purchaser.objects.all().delete()
         Customer.objects.all().delete()
@@ -209,9 +211,11 @@ def reset() -> None:
         while BusinessUnit.objects.exists():
             BusinessUnit.objects.filter(children__isnull=True).delete()
         JournalEntry.objects.all().delete()
+        BusinessCalendar.objects.all().delete()
         ApiToken.objects.all().delete()
         LoginAttempt.objects.all().delete()
-        get_user_model().objects.filter(is_superuser=False).delete()
+        demo_names = [login.username for login in LOGINS]
+        get_user_model().objects.filter(Q(is_superuser=False) | Q(username__in=demo_names)).delete()
 
 
 def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
@@ -304,7 +308,34 @@ def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "functions", make_functions
     yield "memberships", make_members
     yield "customers and purchasers", make_customers
+
+    def make_calendars() -> None:
+        office = ["08:00-12:00", "12:30-17:30"]
+        create_record(
+            BusinessCalendar(
+                name="Office hours NL",
+                time_zone="Europe/Amsterdam",
+                working_hours={d: office for d in ("mon", "tue", "wed", "thu", "fri")},
+                country="NL",
+                custom_holidays=["2026-12-24", "2026-12-31"],
+                description="Service desk opening hours; Dutch public holidays.",
+            ),
+            by=None,
+        )
+        create_record(
+            BusinessCalendar(
+                name="24x7",
+                time_zone="UTC",
+                working_hours={
+                    d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+                },
+                description="Round the clock, for critical services.",
+            ),
+            by=None,
+        )
+
     yield "history", some_history
+    yield "business calendars", make_calendars
 
 
 def load(progress: Callable[[str], None] | None = None) -> None:

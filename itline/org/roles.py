@@ -31,7 +31,7 @@ _VIEW_ORG = (
     "org.view_membership",
     "org.view_purchaser",
 )
-_AGENT = ("core.agent_access", *_VIEW_ORG)
+_AGENT = ("core.agent_access", "core.view_businesscalendar", *_VIEW_ORG)
 _MANAGE_FUNCTIONS = (
     "org.add_function",
     "org.change_function",
@@ -116,7 +116,15 @@ ROLES: tuple[Role, ...] = (
         "Administrator",
         "Configures itline: people, functions, roles, tokens, settings.",
         False,
-        (*_AGENT, *_MANAGE_ORG, "auth.view_user", "auth.change_user", "core.view_journalentry"),
+        (
+            *_AGENT,
+            *_MANAGE_ORG,
+            "auth.view_user",
+            "auth.change_user",
+            "core.view_journalentry",
+            "core.add_businesscalendar",
+            "core.change_businesscalendar",
+        ),
     ),
 )
 ROLE_BY_SLUG = {role.slug: role for role in ROLES}
