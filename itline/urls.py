@@ -26,6 +26,10 @@ urlpatterns = [
     path("journal/", core_views.journal_list, name="journal"),
     path("profile/", core_views.profile, name="profile"),
     path("profile/tokens/<int:token_id>/revoke/", core_views.revoke_token, name="revoke-token"),
+    path("calendars/", core_views.calendar_list, name="calendar-list"),
+    path("calendars/new/", core_views.calendar_create, name="calendar-create"),
+    path("calendars/<str:ref>/", core_views.calendar_detail, name="calendar-detail"),
+    path("calendars/<str:ref>/edit/", core_views.calendar_edit, name="calendar-edit"),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

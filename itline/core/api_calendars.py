@@ -14,8 +14,7 @@ from itline.core.calendar import CalendarError
 from itline.core.crud import Crud
 from itline.core.errors import DomainError
 from itline.core.models import BusinessCalendar
-from itline.core.services import create_record, update_record
-from itline.org.services import require
+from itline.core.services import create_calendar, update_calendar
 
 router = Router()
 
@@ -64,18 +63,6 @@ def _queryset(user: Any) -> Any:
     if user is not None and not user.has_perm("core.view_businesscalendar"):
         return BusinessCalendar.objects.none()
     return BusinessCalendar.objects.all()
-
-
-def create_calendar(*, by: Any, **fields: Any) -> BusinessCalendar:
-    require(by, "core.add_businesscalendar")
-    if fields.get("working_hours") is None:
-        fields.pop("working_hours", None)
-    return create_record(BusinessCalendar(**fields), by=by)
-
-
-def update_calendar(calendar: BusinessCalendar, *, by: Any, **fields: Any) -> BusinessCalendar:
-    require(by, "core.change_businesscalendar")
-    return update_record(calendar, by=by, **fields)
 
 
 Crud(

@@ -285,6 +285,26 @@ class BusinessCalendar(ReferencedRecord):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("calendar-detail", args=[self.reference])
+
+    @property
+    def weekly_hours(self) -> float:
+        from itline.core.calendar import CalendarError, WorkingHours
+
+        try:
+            return round(WorkingHours.from_dict(self.working_hours).weekly_minutes / 60, 2)
+        except CalendarError:
+            return 0.0
+
+    @property
+    def holiday_source(self) -> str:
+        base = "-".join(p for p in (self.country, self.subdivision) if p) or "none"
+        extra = len(self.custom_holidays or [])
+        return f"{base} + {extra} custom" if extra else base
+
     def clean(self) -> None:
         from itline.core.calendar import CalendarError, WorkingHours
 

@@ -85,6 +85,7 @@ NAVIGATION: tuple[Group, ...] = (
             Entry("People", "org:person-list", "org.view_person"),
             Entry("Functions", "org:function-list", "org.view_function"),
             Entry("Business units", "org:businessunit-list", "org.view_businessunit"),
+            Entry("Business calendars", "calendar-list", "core.view_businesscalendar"),
             Entry("Journal", "journal", "core.view_journalentry"),
             Entry("API documentation", "api:openapi-view"),
             Entry("Django admin", "admin:index", "auth.change_user"),

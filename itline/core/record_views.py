@@ -30,19 +30,20 @@ def form_page(
     *,
     form_class: type[ModelForm],  # type: ignore[type-arg]
     instance: models.Model | None,
-    save: Callable[[dict[str, Any]], models.Model],
+    save: Callable[[Any], models.Model],
     title: str,
     cancel_url: str,
     success_message: str,
+    pass_form: bool = False,
 ) -> HttpResponse:
-    """GET shows the form; POST validates, calls ``save(cleaned_data)`` and redirects to the
-    record. Errors (form, model or permission) re-render the form with status 422."""
+    """GET shows the form; POST validates, calls ``save(cleaned_data)`` (or ``save(form)``
+    with ``pass_form``) and redirects to the record. Errors (form, model or permission) re-render the form with status 422."""
     form = form_class(request.POST or None, instance=instance)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                obj = save(form.cleaned_data)
+                obj = save(form if pass_form else form.cleaned_data)
             except ValidationError as exc:
                 if hasattr(exc, "error_dict"):
                     for field, errs in exc.message_dict.items():

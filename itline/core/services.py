@@ -3,14 +3,21 @@ transaction. Apps build their own verbs on top of these."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from itline.core import journal
-from itline.core.models import JournalEntry, Record
+from itline.core.models import BusinessCalendar, JournalEntry, Record
 
-R = TypeVar("R", bound=Record)
+
+def require(user: Any, perm: str) -> None:
+    """Refuse the action unless ``user`` holds ``perm``; ``None`` is the system and may."""
+    if user is None:
+        return
+    if not user.has_perm(perm):
+        raise PermissionDenied(f"You are not allowed to do this ({perm}).")
 
 
 def create_record[R: Record](obj: R, *, by: Any) -> R:
@@ -47,3 +54,15 @@ def update_record[R: Record](
         obj.save()
         journal.record(obj, by=by, verb=verb, changes=changes)
     return obj
+
+
+def create_calendar(*, by: Any, **fields: Any) -> BusinessCalendar:
+    require(by, "core.add_businesscalendar")
+    if fields.get("working_hours") is None:
+        fields.pop("working_hours", None)
+    return create_record(BusinessCalendar(**fields), by=by)
+
+
+def update_calendar(calendar: BusinessCalendar, *, by: Any, **fields: Any) -> BusinessCalendar:
+    require(by, "core.change_businesscalendar")
+    return update_record(calendar, by=by, **fields)

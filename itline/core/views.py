@@ -3,6 +3,8 @@ profile (API tokens), health and metrics endpoints. Views stay thin: reads and c
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -13,15 +15,19 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from itline.core import tokens
 from itline.core.errors import DomainError
+from itline.core.forms import CalendarForm
 from itline.core.listing import Column, Filter, ListSpec, render_list
 from itline.core.metrics import render as render_metrics
-from itline.core.models import ApiToken, JournalEntry
+from itline.core.models import ApiToken, BusinessCalendar, JournalEntry
 from itline.core.navigation import PLANNED
+from itline.core.record_views import form_page, require_agent, timeline
+from itline.core.services import create_calendar, update_calendar
 from itline.org.models import Customer, Function, Person, person_of
 from itline.org.roles import ROLE_BY_SLUG, is_agent, primary_role, roles_of
 from itline.org.services import customers_for, people_for, purchasers_for
@@ -360,4 +366,110 @@ def error_500(request: HttpRequest) -> HttpResponse:
         "core/error.html",
         {"code": 500, "message": "Something went wrong on our side; it has been logged."},
         status=500,
+    )
+
+
+# --- business calendars -------------------------------------------------------------------
+
+CALENDAR_LIST = ListSpec(
+    title="Business calendars",
+    template="core/calendar_list.html",
+    search_fields=("name", "reference", "description"),
+    columns=(
+        Column("Reference", "reference"),
+        Column("Name", "name"),
+        Column("Time zone", "time_zone"),
+        Column("Holidays"),
+        Column("Hours a week"),
+    ),
+    default_sort="name",
+    create_label="New calendar",
+    empty_text="Business calendars say when the IT organisation works; SLA clocks count on them.",
+)
+
+
+@login_required
+def calendar_list(request: HttpRequest) -> HttpResponse:
+    require_agent(request, "core.view_businesscalendar")
+    can_add = request.user.has_perm("core.add_businesscalendar")
+    spec = replace(CALENDAR_LIST, create_url=reverse("calendar-create") if can_add else None)
+    return render_list(request, spec, BusinessCalendar.objects.all())
+
+
+@login_required
+def calendar_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    require_agent(request, "core.view_businesscalendar")
+    calendar = get_object_or_404(BusinessCalendar, reference=ref)
+    engine = calendar.engine()
+    today = timezone.localdate()
+    upcoming: list[Any] = []
+    day = today
+    while len(upcoming) < 8 and (day - today).days < 400:
+        if engine.is_holiday(day):
+            upcoming.append(day)
+        day += timedelta(days=1)
+    now = timezone.now()
+    return render(
+        request,
+        "core/calendar_detail.html",
+        {
+            "calendar": calendar,
+            "week": calendar_week(calendar),
+            "upcoming": upcoming,
+            "open_now": engine.is_business_time(now),
+            "next_open": engine.next_business_instant(now),
+            "timeline": timeline(calendar),
+        },
+    )
+
+
+def calendar_week(calendar: BusinessCalendar) -> list[dict[str, Any]]:
+    """Rows for the timetable picture: per weekday, its intervals as % of the day."""
+    from itline.core.calendar import WorkingHours
+    from itline.core.forms import WEEKDAYS
+
+    hours = WorkingHours.from_dict(calendar.working_hours)
+    rows = []
+    for index, (_, label) in enumerate(WEEKDAYS):
+        blocks = [
+            {
+                "left": round(start / 14.4, 2),
+                "width": round((end - start) / 14.4, 2),
+                "label": f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}",
+            }
+            for start, end in hours.intervals(index)
+        ]
+        minutes = sum(end - start for start, end in hours.intervals(index))
+        rows.append({"day": label, "blocks": blocks, "hours": round(minutes / 60, 2)})
+    return rows
+
+
+@login_required
+def calendar_create(request: HttpRequest) -> HttpResponse:
+    require_agent(request, "core.add_businesscalendar")
+    return form_page(
+        request,
+        form_class=CalendarForm,
+        instance=None,
+        save=lambda form: create_calendar(by=request.user, **form.values()),
+        title="New business calendar",
+        cancel_url=reverse("calendar-list"),
+        success_message="Calendar {obj} created.",
+        pass_form=True,
+    )
+
+
+@login_required
+def calendar_edit(request: HttpRequest, ref: str) -> HttpResponse:
+    require_agent(request, "core.change_businesscalendar")
+    calendar = get_object_or_404(BusinessCalendar, reference=ref)
+    return form_page(
+        request,
+        form_class=CalendarForm,
+        instance=BusinessCalendar.objects.get(pk=calendar.pk),
+        save=lambda form: update_calendar(calendar, by=request.user, **form.values()),
+        title=f"Edit {calendar}",
+        cancel_url=calendar.get_absolute_url(),
+        success_message="Calendar {obj} saved.",
+        pass_form=True,
     )

@@ -10,13 +10,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
 from itline.core import journal
 from itline.core.models import JournalEntry
-from itline.core.services import create_record, update_record
+from itline.core.services import create_record, require, update_record
 from itline.org.models import (
     BusinessUnit,
     Customer,
@@ -27,15 +27,6 @@ from itline.org.models import (
     person_of,
 )
 from itline.org.roles import ROLE_BY_SLUG, roles_of
-
-
-def require(user: Any, perm: str) -> None:
-    """Refuse the action unless ``user`` holds ``perm``; ``None`` is the system and may."""
-    if user is None:
-        return
-    if not user.has_perm(perm):
-        raise PermissionDenied(f"You are not allowed to do this ({perm}).")
-
 
 # --- visibility ---------------------------------------------------------------------------
 

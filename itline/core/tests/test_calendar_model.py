@@ -107,3 +107,46 @@ def test_only_administrators_change_calendars(client):
     )
     assert response.status_code == 403
     assert client.get("/api/v1/calendars", headers=headers).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_calendar_form_reads_like_a_timetable_and_reports_each_bad_field(client):
+    from itline.core.testing import PASSWORD
+
+    make_user("admin", "administrator")
+    client.login(username="admin", password=PASSWORD)
+    bad = client.post(
+        "/calendars/new/",
+        {
+            "name": "Desk",
+            "time_zone": "Europe/Berlin",
+            "hours_mon": "08:00-12:00",
+            "hours_tue": "9-5",
+            "country": "DE",
+            "subdivision": "ZZ",
+            "custom_holidays_text": "2026-13-01",
+        },
+    )
+    assert bad.status_code == 422
+    body = bad.content.decode()
+    assert "Tuesday: invalid interval" in body
+    assert "unknown subdivision" in body
+    assert "Not a date (YYYY-MM-DD): 2026-13-01" in body
+    assert not BusinessCalendar.objects.exists()
+    good = client.post(
+        "/calendars/new/",
+        {
+            "name": "Desk",
+            "time_zone": "Europe/Berlin",
+            "hours_mon": "08:00-12:00, 13:00-17:00",
+            "country": "DE",
+            "subdivision": "BY",
+            "custom_holidays_text": "2026-12-24",
+        },
+    )
+    calendar = BusinessCalendar.objects.get()
+    assert good["Location"] == calendar.get_absolute_url()
+    assert calendar.working_hours == {"mon": ["08:00-12:00", "13:00-17:00"]}
+    assert calendar.custom_holidays == ["2026-12-24"]
+    page = client.get(calendar.get_absolute_url()).content.decode()
+    assert "8.0 h a week" in page

@@ -23,7 +23,9 @@ def installation(tmp_path):
         "ITLINE_TESTING": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'itline.sqlite3'}",
     }
-    subprocess.run([sys.executable, "-m", "itline", "migrate", "-v0"], env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "itline", "migrate", "-v0"], env=env, check=True, timeout=120
+    )
     return env
 
 
@@ -59,7 +61,9 @@ def test_serve_answers_health_login_and_static_files_then_stops_cleanly(installa
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(proc.stdout.read() if proc.stdout else "serve died") from None
+                    raise AssertionError(
+                        proc.stdout.read() if proc.stdout else "serve died"
+                    ) from None
                 time.sleep(0.3)
         assert status == 200 and b'"ok"' in body
         status, body = _get(base + "/login/")
@@ -78,16 +82,41 @@ def test_serve_answers_health_login_and_static_files_then_stops_cleanly(installa
 
 def test_the_database_worker_runs_queued_tasks(installation):
     enqueue = "from itline.core.tasks import heartbeat; print(heartbeat.enqueue().id)"
-    subprocess.run([sys.executable, "-m", "itline", "shell", "--no-imports", "-c", enqueue], env=installation, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "itline", "shell", "--no-imports", "-c", enqueue],
+        env=installation,
+        check=True,
+        timeout=60,
+    )
     check = "from itline.core.models import WorkerHeartbeat as W; print(W.objects.count())"
-    before = subprocess.run([sys.executable, "-m", "itline", "shell", "--no-imports", "-c", check], env=installation, capture_output=True, text=True, timeout=60)
+    before = subprocess.run(
+        [sys.executable, "-m", "itline", "shell", "--no-imports", "-c", check],
+        env=installation,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert before.stdout.strip().splitlines()[-1] == "0"
     subprocess.run(
-        [sys.executable, "-m", "itline", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
+        [
+            sys.executable,
+            "-m",
+            "itline",
+            "db_worker",
+            "--batch",
+            "--no-startup-delay",
+            "--no-reload",
+        ],
         env=installation,
         check=True,
         timeout=60,
         capture_output=True,
     )
-    after = subprocess.run([sys.executable, "-m", "itline", "shell", "--no-imports", "-c", check], env=installation, capture_output=True, text=True, timeout=60)
+    after = subprocess.run(
+        [sys.executable, "-m", "itline", "shell", "--no-imports", "-c", check],
+        env=installation,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert after.stdout.strip().splitlines()[-1] == "1"
