@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "ninja",
     "itline.core",
     "itline.org",
+    "itline.cmdb",
 ]
 
 MIDDLEWARE = [

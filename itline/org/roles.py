@@ -31,7 +31,31 @@ _VIEW_ORG = (
     "org.view_membership",
     "org.view_purchaser",
 )
-_AGENT = ("core.agent_access", "core.view_businesscalendar", *_VIEW_ORG)
+_VIEW_STRUCTURE = (
+    "cmdb.view_service",
+    "cmdb.view_component",
+    "cmdb.view_relation",
+    "cmdb.view_componenttype",
+    "cmdb.view_relationtype",
+)
+_MANAGE_COMPONENTS = (
+    "cmdb.add_component",
+    "cmdb.change_component",
+    "cmdb.add_relation",
+    "cmdb.delete_relation",
+)
+_MANAGE_SERVICES = ("cmdb.add_service", "cmdb.change_service")
+_MANAGE_STRUCTURE = (
+    *_MANAGE_COMPONENTS,
+    *_MANAGE_SERVICES,
+    "cmdb.delete_component",
+    "cmdb.delete_service",
+    "cmdb.add_componenttype",
+    "cmdb.change_componenttype",
+    "cmdb.add_relationtype",
+    "cmdb.change_relationtype",
+)
+_AGENT = ("core.agent_access", "core.view_businesscalendar", *_VIEW_ORG, *_VIEW_STRUCTURE)
 _MANAGE_FUNCTIONS = (
     "org.add_function",
     "org.change_function",
@@ -75,7 +99,13 @@ ROLES: tuple[Role, ...] = (
         False,
         (*_AGENT, "org.add_person", "org.change_person"),
     ),
-    Role("technician", "Technician", "Works on incidents, problems, changes.", False, _AGENT),
+    Role(
+        "technician",
+        "Technician",
+        "Works on incidents, problems, changes; keeps components up to date.",
+        False,
+        (*_AGENT, *_MANAGE_COMPONENTS),
+    ),
     Role(
         "incident_manager",
         "Incident manager",
@@ -102,7 +132,7 @@ ROLES: tuple[Role, ...] = (
         "Service owner",
         "Accountable for one or more services end to end.",
         False,
-        (*_AGENT, *_MANAGE_FUNCTIONS),
+        (*_AGENT, *_MANAGE_FUNCTIONS, *_MANAGE_SERVICES, "cmdb.add_relation", "cmdb.delete_relation"),
     ),
     Role(
         "steering_group_member",
@@ -124,6 +154,7 @@ ROLES: tuple[Role, ...] = (
             "core.view_journalentry",
             "core.add_businesscalendar",
             "core.change_businesscalendar",
+            *_MANAGE_STRUCTURE,
         ),
     ),
 )
