@@ -11,4 +11,4 @@ class OrgConfig(AppConfig):
         from itline.org.roles import sync_roles
 
         # Keeps role groups in step with the ROLES table; infrastructure, not business logic.
-        post_migrate.connect(sync_roles, sender=self, dispatch_uid="itline.org.sync_roles")
+        post_migrate.connect(sync_roles, dispatch_uid="itline.org.sync_roles")

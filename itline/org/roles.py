@@ -173,11 +173,9 @@ def sync_roles(**kwargs: Any) -> None:
         }
         for role in ROLES:
             group = Group.objects.get_or_create(name=role.slug)[0]
-            missing = [p for p in role.permissions if p not in perms]
-            if missing:
-                # Permissions appear after their app migrated; the next migrate completes it.
-                continue
-            group.permissions.set([perms[p] for p in role.permissions])
+            # post_migrate fires once per app and an app's permissions exist only after its
+            # own signal; the run after the last app sees them all.
+            group.permissions.set([perms[p] for p in role.permissions if p in perms])
 
 
 def roles_of(user: Any) -> set[str]:
