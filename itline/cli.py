@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"itline {version('itline')}")
         return 0
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itline.settings")
+    if args[0] == "help" or "--help" in args or "-h" in args:
+        # Reading a command's options needs no secrets or database.
+        os.environ.setdefault("ITLINE_HELP_ONLY", "true")
     from django.core.exceptions import ImproperlyConfigured
 
     try:

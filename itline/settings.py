@@ -63,7 +63,7 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if DEBUG or TESTING:
+    if DEBUG or TESTING or env_bool("ITLINE_HELP_ONLY", False):
         return "insecure-development-key-" + "x" * 40
     # The embedded default (SQLite, no DATABASE_URL) is a single-machine install: a key
     # generated once and kept beside the database is as safe as an env var there. Any other
@@ -86,6 +86,10 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")) or not urlparse(SITE_URL).hostname:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be an http(s) URL such as https://itline.example.com, got {SITE_URL!r}"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -116,6 +120,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "itline.core.middleware.ApiErrorBodyMiddleware",
 ]
 
 ROOT_URLCONF = "itline.urls"
@@ -184,6 +189,26 @@ if TESTING:
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Amsterdam")
+
+
+def _check_locale() -> None:
+    import zoneinfo
+
+    from django.conf.global_settings import LANGUAGES
+
+    try:
+        zoneinfo.ZoneInfo(TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"TIME_ZONE {TIME_ZONE!r} is not a known time zone (e.g. Europe/Amsterdam, UTC)"
+        ) from None
+    if LANGUAGE_CODE not in {code for code, _ in LANGUAGES}:
+        raise ImproperlyConfigured(
+            f"LANGUAGE_CODE {LANGUAGE_CODE!r} is not a language Django knows (e.g. en, nl, de)"
+        )
+
+
+_check_locale()
 USE_I18N = True
 USE_TZ = True
 
@@ -240,6 +265,9 @@ def _mailer(url: str) -> dict[str, object]:
 
 EMAIL_URL = env_str("EMAIL_URL", "console://")
 MAILERS = {"default": _mailer(EMAIL_URL)}
+# Printing mail is the embedded default's deliberate choice; `itline check` reports it as
+# advice (itline.I001) instead of Django's deployment error.
+_SILENCE_MAIL_CHECK = EMAIL_URL.startswith("console:")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "itline <itline@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -254,7 +282,8 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
-CRONTASK = {"REDIS_URL": env_str("REDIS_URL") or None}
+# One scheduler per installation (docs/deployment.md); without Redis crontask needs no lock.
+CRONTASK = {"REDIS_URL": None}
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -267,10 +296,11 @@ CSRF_COOKIE_SECURE = HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SILENCED_SYSTEM_CHECKS = ["mail.E001"] if _SILENCE_MAIL_CHECK else []
 if not HTTPS:
     # Plain-HTTP installs (the embedded default, or TLS ended elsewhere without HTTPS=true)
     # would get these four warnings on every `itline check`; docs/deployment.md covers HTTPS.
-    SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
+    SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W008", "security.W012", "security.W016"]
 if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
@@ -289,15 +319,17 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+for _name in ("LOG_LEVEL",):
+    if env_str(_name) and env_str(_name).upper() not in _LOG_LEVELS:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(sorted(_LOG_LEVELS))}")
+
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"itline": {"level": env_str("LOG_LEVEL", "INFO"), "propagate": True}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING").upper()},
+    "loggers": {"itline": {"level": env_str("LOG_LEVEL", "INFO").upper(), "propagate": True}},
 }
-
-NINJA_PAGINATION_PER_PAGE = 50
-ITLINE_PAGE_SIZE_MAX = 200

@@ -2,13 +2,13 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, reverse_lazy
+from django.urls import include, path
 
 from itline.core import views as core_views
 from itline.core.api import api
 from itline.core.api import router as core_router
 from itline.core.api_calendars import router as calendar_router
-from itline.core.auth import LoginView
+from itline.core.auth import LoginView, password_reset_view
 from itline.org.api import router as org_router
 
 api.add_router("/", core_router)
@@ -44,12 +44,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="core/password_reset.html",
-            email_template_name="core/email/password_reset.txt",
-            subject_template_name="core/email/password_reset_subject.txt",
-            success_url=reverse_lazy("password_reset_done"),
-        ),
+        password_reset_view(),
         name="password_reset",
     ),
     path(

@@ -127,12 +127,18 @@ class Service(Node):
     service_kind = models.CharField(
         max_length=12, choices=ServiceKind.choices, default=ServiceKind.IT_SERVICE
     )
-    lifecycle = models.CharField(max_length=14, choices=Lifecycle.choices, default=Lifecycle.PROPOSED)
+    lifecycle = models.CharField(
+        max_length=14, choices=Lifecycle.choices, default=Lifecycle.PROPOSED
+    )
     criticality = models.PositiveSmallIntegerField(
         choices=Criticality.choices, default=Criticality.MEDIUM
     )
     service_owner = models.ForeignKey(
-        "org.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="services_owned"
+        "org.Person",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="services_owned",
     )
     delivery_manager = models.ForeignKey(
         "org.Person",
@@ -143,7 +149,9 @@ class Service(Node):
     )
     customers = models.ManyToManyField("org.Customer", blank=True, related_name="services")
     cost_centre = models.CharField(max_length=40, blank=True)
-    catalogue_visible = models.BooleanField(default=False, help_text="Shown in the service catalogue")
+    catalogue_visible = models.BooleanField(
+        default=False, help_text="Shown in the service catalogue"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -166,8 +174,12 @@ class Component(Node):
 
     REFERENCE_PREFIX = "CMP"
 
-    component_type = models.ForeignKey(ComponentType, on_delete=models.PROTECT, related_name="components")
-    status = models.CharField(max_length=16, choices=ComponentStatus.choices, default=ComponentStatus.IN_USE)
+    component_type = models.ForeignKey(
+        ComponentType, on_delete=models.PROTECT, related_name="components"
+    )
+    status = models.CharField(
+        max_length=16, choices=ComponentStatus.choices, default=ComponentStatus.IN_USE
+    )
     location = models.CharField(max_length=120, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="components")
     attributes = models.JSONField(default=dict, blank=True)
@@ -203,7 +215,9 @@ class Relation(Record):
 
     source = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="outgoing")
     target = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="incoming")
-    relation_type = models.ForeignKey(RelationType, on_delete=models.PROTECT, related_name="relations")
+    relation_type = models.ForeignKey(
+        RelationType, on_delete=models.PROTECT, related_name="relations"
+    )
 
     class Meta:
         ordering = ["id"]
@@ -211,9 +225,7 @@ class Relation(Record):
             models.UniqueConstraint(
                 fields=["source", "target", "relation_type"], name="relation_unique_edge"
             ),
-            models.CheckConstraint(
-                condition=~Q(source=F("target")), name="relation_no_self_loop"
-            ),
+            models.CheckConstraint(condition=~Q(source=F("target")), name="relation_no_self_loop"),
         ]
         indexes = [models.Index(fields=["target", "source"])]
 

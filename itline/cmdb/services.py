@@ -31,13 +31,17 @@ def _set_tags(component: Component, names: Iterable[str], *, by: Any) -> None:
         try:
             Tag._meta.get_field("name").run_validators(name)
         except ValidationError:
-            raise ValidationError({"tags": f"{name!r} is not a valid tag (letters, digits, - and _)."}) from None
+            raise ValidationError(
+                {"tags": f"{name!r} is not a valid tag (letters, digits, - and _)."}
+            ) from None
     before = sorted(component.tags.values_list("name", flat=True))
     if before == clean:
         return
     tags = [Tag.objects.get_or_create(name=name)[0] for name in clean]
     component.tags.set(tags)
-    journal.record(component, by=by, verb=JournalEntry.Verb.UPDATED, changes={"tags": [before, clean]})
+    journal.record(
+        component, by=by, verb=JournalEntry.Verb.UPDATED, changes={"tags": [before, clean]}
+    )
 
 
 # --- types --------------------------------------------------------------------------------
@@ -58,7 +62,9 @@ def update_component_type(ctype: ComponentType, *, by: Any, **fields: Any) -> Co
                 errors = ctype.attribute_errors(component.attributes)
                 if errors:
                     raise ValidationError(
-                        {"attribute_schema": f"{component.reference} {component.name} would violate it: {errors[0]}"}
+                        {
+                            "attribute_schema": f"{component.reference} {component.name} would violate it: {errors[0]}"
+                        }
                     )
     return ctype
 
@@ -90,14 +96,18 @@ def create_service(*, by: Any, customers: Iterable[Any] = (), **fields: Any) -> 
         if customers:
             service.customers.set(customers)
             journal.record(
-                service, by=by, verb=JournalEntry.Verb.UPDATED,
+                service,
+                by=by,
+                verb=JournalEntry.Verb.UPDATED,
                 changes={"customers": [[], sorted(str(c) for c in customers)]},
             )
         GraphVersion.bump()
     return service
 
 
-def update_service(service: Service, *, by: Any, customers: Iterable[Any] | None = None, **fields: Any) -> Service:
+def update_service(
+    service: Service, *, by: Any, customers: Iterable[Any] | None = None, **fields: Any
+) -> Service:
     require(by, "cmdb.change_service")
     with transaction.atomic():
         if fields:
@@ -108,7 +118,12 @@ def update_service(service: Service, *, by: Any, customers: Iterable[Any] | None
             after = sorted(str(c) for c in customers)
             if before != after:
                 service.customers.set(customers)
-                journal.record(service, by=by, verb=JournalEntry.Verb.UPDATED, changes={"customers": [before, after]})
+                journal.record(
+                    service,
+                    by=by,
+                    verb=JournalEntry.Verb.UPDATED,
+                    changes={"customers": [before, after]},
+                )
     return service
 
 
@@ -121,7 +136,9 @@ def create_component(*, by: Any, tags: Iterable[str] = (), **fields: Any) -> Com
     return component
 
 
-def update_component(component: Component, *, by: Any, tags: Iterable[str] | None = None, **fields: Any) -> Component:
+def update_component(
+    component: Component, *, by: Any, tags: Iterable[str] | None = None, **fields: Any
+) -> Component:
     require(by, "cmdb.change_component")
     with transaction.atomic():
         if fields:
@@ -136,8 +153,12 @@ def delete_node(node: Node, *, by: Any) -> None:
     require(by, f"cmdb.delete_{node.kind}")
     with transaction.atomic():
         for relation in Relation.objects.filter(source=node) | Relation.objects.filter(target=node):
-            journal.record(relation.source, by=by, verb=JournalEntry.Verb.UPDATED,
-                           changes={f"{relation.relation_type} {relation.target}": ["yes", None]})
+            journal.record(
+                relation.source,
+                by=by,
+                verb=JournalEntry.Verb.UPDATED,
+                changes={f"{relation.relation_type} {relation.target}": ["yes", None]},
+            )
         journal.record(node, by=by, verb=JournalEntry.Verb.DELETED)
         node.delete()
         GraphVersion.bump()
@@ -152,11 +173,17 @@ def relate(source: Node, target: Node, relation_type: RelationType, *, by: Any) 
     if source.pk == target.pk:
         raise ValidationError({"target": "A node cannot be related to itself."})
     with transaction.atomic():
-        if Relation.objects.filter(source=source, target=target, relation_type=relation_type).exists():
+        if Relation.objects.filter(
+            source=source, target=target, relation_type=relation_type
+        ).exists():
             raise ValidationError({"target": f"{source} already {relation_type} {target}."})
-        relation = create_record(Relation(source=source, target=target, relation_type=relation_type), by=by)
+        relation = create_record(
+            Relation(source=source, target=target, relation_type=relation_type), by=by
+        )
         journal.record(
-            source, by=by, verb=JournalEntry.Verb.UPDATED,
+            source,
+            by=by,
+            verb=JournalEntry.Verb.UPDATED,
             changes={f"{relation_type} {target.reference} {target}": [None, "yes"]},
         )
         GraphVersion.bump()
@@ -167,8 +194,15 @@ def unrelate(relation: Relation, *, by: Any) -> None:
     require(by, "cmdb.delete_relation")
     with transaction.atomic():
         journal.record(
-            relation.source, by=by, verb=JournalEntry.Verb.UPDATED,
-            changes={f"{relation.relation_type} {relation.target.reference} {relation.target}": ["yes", None]},
+            relation.source,
+            by=by,
+            verb=JournalEntry.Verb.UPDATED,
+            changes={
+                f"{relation.relation_type} {relation.target.reference} {relation.target}": [
+                    "yes",
+                    None,
+                ]
+            },
         )
         relation.delete()
         GraphVersion.bump()

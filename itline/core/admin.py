@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from itline.core.models import ApiToken, JournalEntry, LoginAttempt, Sequence, WorkerHeartbeat
+from itline.core.admin_helpers import ReadOnlyAdmin
+from itline.core.models import (
+    ApiToken,
+    BusinessCalendar,
+    JournalEntry,
+    LoginAttempt,
+    Sequence,
+    WorkerHeartbeat,
+)
 
 
 @admin.register(JournalEntry)
@@ -24,6 +32,5 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ("prefix", "key_hash", "last_used_at")
 
 
-admin.site.register(LoginAttempt)
-admin.site.register(Sequence)
-admin.site.register(WorkerHeartbeat)
+for model in (LoginAttempt, Sequence, WorkerHeartbeat, BusinessCalendar):
+    admin.site.register(model, ReadOnlyAdmin)

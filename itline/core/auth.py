@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse_lazy
 from django.utils import timezone
 
 from itline.core.models import LoginAttempt
@@ -67,6 +70,34 @@ class RateLimitedAuthenticationForm(AuthenticationForm):
             code="rate_limited",
             params={"minutes": max(1, settings.LOGIN_RATE_WINDOW // 60)},
         )
+
+
+class InvitingPasswordResetForm(PasswordResetForm):
+    """Also mails active logins that have no password yet: logins created by an administrator
+    or ``itline createuser`` without a password set their first one through this link."""
+
+    def get_users(self, email: str) -> Any:
+        model = get_user_model()
+        field = model.get_email_field_name()
+        users = model._default_manager.filter(**{f"{field}__iexact": email, "is_active": True})
+        return (u for u in users if (getattr(u, field) or "").casefold() == email.casefold())
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Reset links point at SITE_URL, never at whatever Host header the request carried.
+        site = urlparse(settings.SITE_URL)
+        kwargs["domain_override"] = site.netloc
+        kwargs["use_https"] = site.scheme == "https"
+        super().save(*args, **kwargs)
+
+
+def password_reset_view() -> Any:
+    return auth_views.PasswordResetView.as_view(
+        form_class=InvitingPasswordResetForm,
+        template_name="core/password_reset.html",
+        email_template_name="core/email/password_reset.txt",
+        subject_template_name="core/email/password_reset_subject.txt",
+        success_url=reverse_lazy("password_reset_done"),
+    )
 
 
 class LoginView(auth_views.LoginView):

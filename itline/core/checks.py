@@ -41,7 +41,7 @@ def itline_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         problems.append(
             Info(
                 "E-mail is printed to the console, not sent.",
-                hint="Set EMAIL_URL=smtp://user:password@host:587 to send mail.",
+                hint="Set EMAIL_URL=smtp+tls://user:password@host:587 to send mail.",
                 id="itline.I001",
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from itline.core.metrics import LATENCY, REQUESTS
 
@@ -23,4 +23,34 @@ class MetricsMiddleware:
             route = "static"
         LATENCY.labels(route).observe(time.perf_counter() - start)
         REQUESTS.labels(request.method, route, f"{response.status_code // 100}xx").inc()
+        return response
+
+
+class ApiErrorBodyMiddleware:
+    """Under /api/ every error has the API's JSON body, also the ones Django answers before
+    the API sees the request (unknown path: 404; wrong method: 405)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in (404, 405)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            detail = (
+                "Not found."
+                if response.status_code == 404
+                else (
+                    f"Method {request.method} is not allowed here; allowed: {response.get('Allow', '')}."
+                )
+            )
+            replacement = JsonResponse(
+                {"detail": detail, "errors": []}, status=response.status_code
+            )
+            if response.has_header("Allow"):
+                replacement["Allow"] = response["Allow"]
+            return replacement
         return response

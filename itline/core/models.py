@@ -322,7 +322,11 @@ class BusinessCalendar(ReferencedRecord):
                 self._dates(field)
             except ValueError as exc:
                 errors[field] = str(exc)
-        if not errors and "time_zone" not in errors:
+        try:
+            validate_timezone(self.time_zone)
+        except ValidationError:
+            return  # reported on time_zone by the field validator; nothing else is checkable
+        if not errors:
             try:
                 self.engine(cached=False)
             except CalendarError as exc:

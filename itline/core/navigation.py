@@ -88,7 +88,7 @@ NAVIGATION: tuple[Group, ...] = (
             Entry("Business calendars", "calendar-list", "core.view_businesscalendar"),
             Entry("Journal", "journal", "core.view_journalentry"),
             Entry("API documentation", "api:openapi-view"),
-            Entry("Django admin", "admin:index", "auth.change_user"),
+            Entry("Django admin", "admin:index", "is_staff"),
         ),
     ),
 )
@@ -103,7 +103,10 @@ def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
     for group in NAVIGATION:
         items = []
         for entry in group.entries:
-            if entry.perm and not user.has_perm(entry.perm):
+            if entry.perm == "is_staff":
+                if not user.is_staff:
+                    continue
+            elif entry.perm and not user.has_perm(entry.perm):
                 continue
             if entry.url_name is None:
                 url = reverse("planned", args=[entry.slug])

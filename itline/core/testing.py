@@ -19,7 +19,7 @@ def make_unit(name: str, parent: BusinessUnit | None = None) -> BusinessUnit:
 
 
 def make_person(name: str, *, unit: BusinessUnit | None = None, email: str = "") -> Person:
-    person = Person(name=name, business_unit=unit, email=email)
+    person = Person(name=name, business_unit=unit, email=email or None)
     person.save()
     return person
 

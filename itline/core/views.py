@@ -139,7 +139,9 @@ def home(request: HttpRequest) -> HttpResponse:
             cards.append(_card(card_title, text, reverse(target) if target else None))
     person = person_of(user)
     my_functions = (
-        Function.objects.filter(memberships__person=person).annotate(n=Count("memberships"))
+        Function.objects.filter(pk__in=person.memberships.values("function")).annotate(
+            n=Count("memberships")
+        )
         if person
         else Function.objects.none()
     )

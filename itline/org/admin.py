@@ -1,27 +1,24 @@
+"""Read-only views of the organisation in the Django admin; edit in itline's own pages or API
+(they journal every change)."""
+
 from django.contrib import admin
 
+from itline.core.admin_helpers import ReadOnlyAdmin
 from itline.org.models import BusinessUnit, Customer, Function, Membership, Person, Purchaser
 
 
-class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
-    model = Membership
-    extra = 0
-
-
 @admin.register(Function)
-class FunctionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FunctionAdmin(ReadOnlyAdmin):
     list_display = ("reference", "name", "governance_level", "lead", "active")
     search_fields = ("name", "reference")
-    inlines = [MembershipInline]
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PersonAdmin(ReadOnlyAdmin):
     list_display = ("reference", "name", "email", "business_unit", "user", "active")
     search_fields = ("name", "email", "reference")
-    list_filter = ("active", "business_unit")
+    list_filter = ("active",)
 
 
-admin.site.register(BusinessUnit)
-admin.site.register(Customer)
-admin.site.register(Purchaser)
+for model in (BusinessUnit, Customer, Purchaser, Membership):
+    admin.site.register(model, ReadOnlyAdmin)

@@ -67,7 +67,7 @@ class BusinessUnitFilters(FilterSchema):
 
 class PersonOut(RecordOut):
     name: str
-    email: str
+    email: str | None
     phone: str
     job_title: str
     business_unit: str | None
@@ -113,7 +113,7 @@ class PersonFilters(FilterSchema):
 
 def _person_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if "email" in fields:
-        fields["email"] = fields["email"] or ""
+        fields["email"] = (fields["email"] or "").strip().lower() or None
     return fields
 
 

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 
-from itline.core.models import ApiToken, BusinessCalendar, JournalEntry, LoginAttempt
+from itline.core.models import ApiToken, BusinessCalendar, JournalEntry, LoginAttempt, Sequence
 from itline.core.services import create_record
 from itline.org import services
 from itline.org.models import BusinessUnit, Customer, Function, Membership, Person, Purchaser
@@ -214,6 +214,9 @@ def reset() -> None:
         BusinessCalendar.objects.all().delete()
         ApiToken.objects.all().delete()
         LoginAttempt.objects.all().delete()
+        Sequence.objects.filter(
+            prefix__in=["BU", "PER", "FUN", "MEM", "CUS", "PUR", "CAL"]
+        ).delete()
         demo_names = [login.username for login in LOGINS]
         get_user_model().objects.filter(Q(is_superuser=False) | Q(username__in=demo_names)).delete()
 

@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
 from django.urls import reverse
 
 from itline.core.models import ReferencedRecord
@@ -78,7 +77,8 @@ class Person(ReferencedRecord):
         related_name="person",
     )
     name = models.CharField(max_length=150)
-    email = models.EmailField(blank=True)
+    # NULL, not "", when unknown: unique=True then names the field on a duplicate.
+    email = models.EmailField(null=True, blank=True, unique=True)
     phone = models.CharField(max_length=40, blank=True)
     job_title = models.CharField(max_length=120, blank=True)
     business_unit = models.ForeignKey(
@@ -89,11 +89,6 @@ class Person(ReferencedRecord):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "people"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["email"], condition=~Q(email=""), name="person_unique_email"
-            )
-        ]
 
     def get_absolute_url(self) -> str:
         return reverse("org:person-detail", args=[self.reference])

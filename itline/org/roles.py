@@ -132,7 +132,13 @@ ROLES: tuple[Role, ...] = (
         "Service owner",
         "Accountable for one or more services end to end.",
         False,
-        (*_AGENT, *_MANAGE_FUNCTIONS, *_MANAGE_SERVICES, "cmdb.add_relation", "cmdb.delete_relation"),
+        (
+            *_AGENT,
+            *_MANAGE_FUNCTIONS,
+            *_MANAGE_SERVICES,
+            "cmdb.add_relation",
+            "cmdb.delete_relation",
+        ),
     ),
     Role(
         "steering_group_member",

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from itline.core import journal
 from itline.core.models import JournalEntry
@@ -65,9 +65,21 @@ def units_for(user: Any) -> QuerySet[BusinessUnit]:
 
 
 def customers_for(user: Any) -> QuerySet[Customer]:
+    """Agents see every customer; a customer representative the customers they decide for;
+    a purchaser the customers they may order for; a requester none."""
     qs = Customer.objects.select_related("business_unit", "decision_maker", "relationship_manager")
-    units = visible_unit_ids(user)
-    return qs if units is None else qs.filter(business_unit_id__in=units)
+    if visible_unit_ids(user) is None:
+        return qs
+    me = person_of(user)
+    if me is None:
+        return qs.none()
+    mine = roles_of(user)
+    cond = Q(pk__in=[])
+    if "customer_representative" in mine:
+        cond |= Q(decision_maker=me)
+    if "purchaser" in mine:
+        cond |= Q(purchasers__person=me)
+    return qs.filter(cond).distinct()
 
 
 def functions_for(user: Any) -> QuerySet[Function]:
@@ -78,9 +90,19 @@ def functions_for(user: Any) -> QuerySet[Function]:
 
 
 def purchasers_for(user: Any) -> QuerySet[Purchaser]:
+    """Agents see all; a customer representative their customers' purchasers; a purchaser
+    only their own entries."""
     qs = Purchaser.objects.select_related("customer__business_unit", "person")
-    units = visible_unit_ids(user)
-    return qs if units is None else qs.filter(customer__business_unit_id__in=units)
+    if visible_unit_ids(user) is None:
+        return qs
+    me = person_of(user)
+    if me is None:
+        return qs.none()
+    mine = roles_of(user)
+    cond = Q(person=me) if "purchaser" in mine else Q(pk__in=[])
+    if "customer_representative" in mine:
+        cond |= Q(customer__decision_maker=me)
+    return qs.filter(cond)
 
 
 # --- verbs --------------------------------------------------------------------------------
@@ -203,7 +225,7 @@ def create_login(
         raise ValidationError({"username": f"The username {username!r} is taken."})
     with transaction.atomic():
         first, _, last = person.name.partition(" ")
-        user = User(username=username, email=person.email, first_name=first, last_name=last)
+        user = User(username=username, email=person.email or "", first_name=first, last_name=last)
         if password:
             from django.contrib.auth.password_validation import validate_password
 

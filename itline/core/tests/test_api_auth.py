@@ -164,3 +164,14 @@ def test_the_openapi_document_describes_the_api(client):
     assert doc["info"]["title"] == "itline API"
     assert "/api/v1/people" in doc["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+@pytest.mark.django_db
+def test_unknown_api_paths_and_wrong_methods_get_the_json_error_body(client):
+    headers = bearer(make_user("admin", "administrator"))
+    missing = client.get("/api/v1/no-such-thing", headers=headers)
+    assert missing.status_code == 404
+    _error_shape(missing.json())
+    wrong = client.put("/api/v1/people", {}, content_type="application/json", headers=headers)
+    assert wrong.status_code == 405
+    _error_shape(wrong.json())

@@ -1,6 +1,7 @@
 """Password reset over real SMTP: aiosmtpd listens on 127.0.0.1, Django's SMTP backend sends."""
 
 import email
+import io
 import re
 import socket
 
@@ -74,3 +75,24 @@ def test_a_bad_address_is_reported_next_to_the_field(client, smtp_server):
     response = client.post("/password/reset/", {"email": "not an address"})
     assert response.status_code == 200
     assert b"Enter a valid email address" in response.content
+
+
+@pytest.mark.django_db
+def test_a_login_created_without_a_password_sets_its_first_one_through_the_reset_mail(
+    client, smtp_server
+):
+    from django.core.management import call_command
+
+    call_command(
+        "createuser",
+        "newbie",
+        "--email",
+        "newbie@example.com",
+        "--role",
+        "requester",
+        stdout=io.StringIO(),
+    )
+    client.post("/password/reset/", {"email": "newbie@example.com"})
+    [message] = smtp_server.messages
+    body = message.get_payload(decode=True).decode()
+    assert "http://127.0.0.1:8000/password/reset/" in body  # SITE_URL, not the request's host

@@ -102,3 +102,24 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, db):
     response = client.get("/org/people/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_a_requester_sees_no_customers_and_a_purchaser_only_their_own(client, two_units):
+    from itline.org.models import Purchaser
+
+    warehousing, finance = two_units
+    rita = make_user("rita", "requester", unit=warehousing)
+    bruno = make_user("bruno", "purchaser", unit=warehousing)
+    mine = Customer(business_unit=warehousing)
+    mine.save()
+    other = Customer(business_unit=finance)
+    other.save()
+    Purchaser(customer=mine, person=bruno.person, spending_limit=100).save()
+    Purchaser(customer=mine, person=make_person("Wanda 2", unit=warehousing)).save()
+    assert client.get("/api/v1/customers", headers=bearer(rita)).json()["items"] == []
+    seen = client.get("/api/v1/customers", headers=bearer(bruno)).json()["items"]
+    assert [c["reference"] for c in seen] == [mine.reference]
+    purchasers = client.get(
+        f"/api/v1/customers/{mine.reference}/purchasers", headers=bearer(bruno)
+    ).json()
+    assert [p["person_name"] for p in purchasers] == ["Bruno"]
