@@ -285,6 +285,10 @@ TASKS = {
 # One scheduler per installation (docs/deployment.md); without Redis crontask needs no lock.
 CRONTASK = {"REDIS_URL": None}
 
+# Demo data loaders, in dependency order (`itline demo`); each module has steps(),
+# is_loaded(), reset() and optionally print_summary(console).
+DEMO_MODULES = ["itline.org.demo", "itline.cmdb.demo"]
+
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from itline.cmdb.api import router as cmdb_router
+from itline.cmdb.impact_api import router as impact_router
 from itline.core import views as core_views
 from itline.core.api import api
 from itline.core.api import router as core_router
@@ -14,6 +16,8 @@ from itline.org.api import router as org_router
 api.add_router("/", core_router)
 api.add_router("/", org_router)
 api.add_router("/", calendar_router)
+api.add_router("/", impact_router)
+api.add_router("/", cmdb_router)
 
 handler403 = "itline.core.views.error_403"
 handler404 = "itline.core.views.error_404"

@@ -48,6 +48,15 @@ def actor_label(user: Any) -> str:
     return full or getattr(user, "username", str(user))
 
 
+def _content_type(obj: models.Model) -> ContentType:
+    """The content type journal rows are filed under. With multi-table inheritance
+    (a Component is a Node) rows go to the root model, so the history of a record is one
+    list whichever class the caller happened to hold."""
+    parents = obj._meta.get_parent_list()
+    root = parents[-1] if parents else type(obj)
+    return ContentType.objects.get_for_model(root)
+
+
 def record(
     obj: models.Model,
     *,
@@ -58,7 +67,7 @@ def record(
 ) -> JournalEntry:
     """Write one journal row for ``obj``. Call inside the transaction that made the change."""
     return JournalEntry.objects.create(
-        content_type=ContentType.objects.get_for_model(obj),
+        content_type=_content_type(obj),
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         actor=by if getattr(by, "pk", None) else None,
@@ -71,5 +80,5 @@ def record(
 
 def entries_for(obj: models.Model) -> models.QuerySet[JournalEntry]:
     return JournalEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
+        content_type=_content_type(obj), object_id=str(obj.pk)
     ).select_related("actor")

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 
@@ -341,15 +340,20 @@ def steps() -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "business calendars", make_calendars
 
 
-def load(progress: Callable[[str], None] | None = None) -> None:
-    """Load the whole demo in one transaction: it is there completely or not at all."""
-    Group.objects.count()  # fail early, outside the transaction, if the database is not migrated
+def print_summary(console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
+    table.add_column("username")
+    table.add_column("persona")
+    table.add_column("name")
+    for login in LOGINS:
+        table.add_row(login.username, login.role.replace("_", " "), login.name)
+    console.print(table)
+
+
+def load() -> None:
+    """Load only the organisation demo (tests that need people but no structure)."""
     with transaction.atomic():
-        for description, run in steps():
+        for _, run in steps():
             run()
-            if progress:
-                progress(description)
-
-
-def step_count() -> int:
-    return sum(1 for _ in steps())

@@ -8,6 +8,7 @@ import sys
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from itline.core.models import ApiToken
 from itline.org.models import Person
@@ -117,6 +118,7 @@ def test_token_create_list_and_revoke():
 
 
 @pytest.mark.django_db
+@override_settings(DEMO_MODULES=["itline.org.demo"])
 def test_demo_loads_the_organisation_once_and_if_empty_keeps_it():
     from itline.org.models import Customer, Function
 
