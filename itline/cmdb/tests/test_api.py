@@ -107,10 +107,13 @@ def test_components_filter_by_type_status_tag_and_attribute(client, headers):
     _component(client, headers, "a", attributes={"os": "debian"}, tags=["dmz"])
     _component(client, headers, "b", attributes={"os": "windows"}, status="retired")
     _component(client, headers, "c", "database")
+
     def names(query):
-        return [c["name"] for c in client.get(f"/api/v1/components?{query}", headers=headers).json()["items"]]
-        c["name"] for c in client.get(f"/api/v1/components?{q}", headers=headers).json()["items"]
-    ]
+        return [
+            c["name"]
+            for c in client.get(f"/api/v1/components?{query}", headers=headers).json()["items"]
+        ]
+
     assert names("type=server") == ["a", "b"]
     assert names("status=retired") == ["b"]
     assert names("tag=dmz") == ["a"]
