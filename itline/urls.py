@@ -71,6 +71,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("org/", include("itline.org.urls")),
+    path("structure/", include("itline.cmdb.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
