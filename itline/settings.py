@@ -164,7 +164,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory: tests then see the same locking and WAL behaviour as production
     # (concurrency tests, the live server of browser tests).
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test-itline.sqlite3")}
+    _db["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME") or str(VAR_DIR / "test-itline.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "") or None

@@ -271,6 +271,7 @@ JOURNAL_LIST = ListSpec(
         ),
     ),
     empty_text="No changes recorded yet.",
+    extra={"count_noun": "entries"},
 )
 
 
@@ -290,20 +291,24 @@ def journal_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    new_secret = None
+    # The secret survives exactly one redirect (post/redirect/get), then it is gone.
+    new_secret = request.session.pop("new_token_secret", None)
     form_errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            token, new_secret = tokens.create_token(
+            token, secret = tokens.create_token(
                 user=request.user,
                 name=request.POST.get("name", ""),
                 scope=request.POST.get("scope", ""),
             )
+        except ValidationError as exc:
+            form_errors = exc.message_dict
+        else:
             messages.success(
                 request, f"Token {token.name!r} created. Copy it now; it is shown once."
             )
-        except ValidationError as exc:
-            form_errors = exc.message_dict
+            request.session["new_token_secret"] = secret
+            return redirect("profile")
     return render(
         request,
         "core/profile.html",
