@@ -288,6 +288,8 @@ CRONTASK = {"REDIS_URL": None}
 # Demo data loaders, in dependency order (`itline demo`); each module has steps(),
 # is_loaded(), reset() and optionally print_summary(console).
 DEMO_MODULES = ["itline.org.demo", "itline.cmdb.demo"]
+# Record types the global search looks in; each module has sources(user).
+SEARCH_MODULES = ["itline.cmdb.search", "itline.org.search"]
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

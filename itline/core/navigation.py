@@ -27,6 +27,16 @@ class Group:
 
 NAVIGATION: tuple[Group, ...] = (
     Group(
+        "Service structure",
+        "structure",
+        (
+            Entry("Services", "cmdb:service-list", "cmdb.view_service"),
+            Entry("Components", "cmdb:component-list", "cmdb.view_component"),
+            Entry("Dependency graph", "cmdb:graph", "cmdb.view_component"),
+            Entry("Impact analysis", "cmdb:impact", "cmdb.view_component"),
+        ),
+    ),
+    Group(
         "Operation",
         "operation",
         (

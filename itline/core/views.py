@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -204,32 +206,15 @@ def planned(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def search(request: HttpRequest) -> HttpResponse:
-    """Global search across references, names, people and functions the user may see."""
+    """Global search across references and names of everything the user may see; apps
+    contribute their record types through settings.SEARCH_MODULES."""
     q = request.GET.get("q", "").strip()
     results: list[dict[str, Any]] = []
     if q:
-        from itline.org.services import functions_for, units_for
-
         sources = [
-            (
-                "Person",
-                people_for(request.user),
-                ("name", "email", "reference", "job_title"),
-                "org:person-detail",
-            ),
-            ("Function", functions_for(request.user), ("name", "reference"), "org:function-detail"),
-            (
-                "Business unit",
-                units_for(request.user),
-                ("name", "code", "reference"),
-                "org:businessunit-detail",
-            ),
-            (
-                "Customer",
-                customers_for(request.user),
-                ("business_unit__name", "reference"),
-                "org:customer-detail",
-            ),
+            source
+            for name in settings.SEARCH_MODULES
+            for source in import_module(name).sources(request.user)
         ]
         for kind, qs, fields, url_name in sources:
             cond = Q()

@@ -171,3 +171,12 @@ def test_a_technician_may_edit_components_but_not_services(client, db):
         == 201
     )
     assert _post(client, "/api/v1/services", {"name": "Y"}, tech).status_code == 403
+
+
+def test_global_search_finds_services_and_components(client, headers):
+    from itline.core.testing import PASSWORD
+
+    _component(client, headers, "san-unique-01", "storage")
+    client.login(username="admin", password=PASSWORD)
+    body = client.get("/search/?q=san-unique").content.decode()
+    assert "san-unique-01" in body and "Component" in body
