@@ -11,6 +11,7 @@ export ITLINE_EMBEDDED := true
 help:
 	@echo "make run    install, create the SQLite database under var/, load the demo, start itline"
 	@echo "make test   install and run the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make bench  run the impact benchmark (benchmarks/README.md)"
 	@echo "make lint | typecheck | format | check-migrations | clean"
 
 uv:
@@ -45,6 +46,9 @@ typecheck: install
 
 check-migrations: install
 	@DEBUG=true $(UV) run --frozen itline makemigrations --check --dry-run
+
+bench: install
+	@$(UV) run --frozen python -m benchmarks.impact $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv var test-results .pytest_cache .mypy_cache .ruff_cache

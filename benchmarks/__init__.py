@@ -1,0 +1,1 @@
+"""Reproducible benchmarks with their data generators (see benchmarks/README.md)."""
