@@ -159,10 +159,12 @@ class ImpactResult:
         return self.node_ids[self.is_service & (self.distances > 0)]
 
     def customers(self, using: str = "default") -> list[Any]:
-        """Customers served by the reached services (for ``up``: the customers impacted)."""
+        """Customers served by the reached services and by failing services themselves (for
+        ``up``: the customers impacted; if Payroll fails, its customer is affected even when
+        no other service is)."""
         from itline.org.models import Customer
 
-        ids = self.service_ids.tolist()
+        ids = [*self.service_ids.tolist(), *self.starts]
         if not ids:
             return []
         return list(

@@ -286,18 +286,6 @@ def _relation_groups(node: Node) -> dict[str, Any]:
 IMPACT_SERVICES_SHOWN = 8
 
 
-def affected_customers(result: engine.ImpactResult) -> list[Customer]:
-    """Customers of the impacted services and of the failing services themselves: if the
-    payroll service fails, its customer Finance is affected even though no other service is."""
-    ids = [*result.service_ids.tolist(), *result.starts]
-    return list(
-        Customer.objects.filter(services__in=ids)
-        .select_related("business_unit")
-        .distinct()
-        .order_by("business_unit__name")
-    )
-
-
 def _impact_summary(node: Node) -> dict[str, Any]:
     result = engine.impact([node.pk], direction="up")
     service_ids = result.service_ids.tolist()
@@ -311,7 +299,7 @@ def _impact_summary(node: Node) -> dict[str, Any]:
         ),
         "service_count": len(service_ids),
         "more_services": max(0, len(service_ids) - IMPACT_SERVICES_SHOWN),
-        "customers": affected_customers(result),
+        "customers": result.customers(),
         "cycles": len(result.cycles),
     }
 
@@ -654,7 +642,7 @@ def graph_data(centre: Node, depth: int, *, with_impact: bool = True) -> dict[st
             "total": total,
             "shown": sum(1 for d, _ in impacted.values() if d > 0),
             "services": len(result.service_ids),
-            "customers": [c.name for c in affected_customers(result)],
+            "customers": [c.name for c in result.customers()],
             "cycles": len(result.cycles),
             "url": reverse("cmdb:impact") + "?" + urlencode({"node": centre.reference}),
         }
@@ -881,7 +869,7 @@ def _impact_answer(starts: list[Node], direction: str, depth: int | None) -> dic
         "components_total": len(reached) - len(service_ids),
         "capped": len(reached) > IMPACT_MAX_ROWS,
         "max_rows": IMPACT_MAX_ROWS,
-        "customers": affected_customers(result) if direction == "up" else [],
+        "customers": result.customers() if direction == "up" else [],
         "cycles": [[details[n] for n in cycle] for cycle in cycles],
         "cycle_count": len(result.cycles),
         "answered_by": result.answered_by,
