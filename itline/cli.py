@@ -21,6 +21,8 @@ commands:
   createuser   create a person with a login and roles
   token        create, list and revoke API tokens (token create|list|revoke)
   check        check the configuration and the database connection
+  export       write the service structure as YAML or JSON files (structure as code)
+  import       load structure files (--dry-run shows the diff; --prune) or a CSV of components
   help CMD     show the options of one command
 
 Every Django management command (dbshell, shell, collectstatic, ...) works too.

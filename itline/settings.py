@@ -288,6 +288,8 @@ CRONTASK = {"REDIS_URL": None}
 # Demo data loaders, in dependency order (`itline demo`); each module has steps(),
 # is_loaded(), reset() and optionally print_summary(console).
 DEMO_MODULES = ["itline.org.demo", "itline.cmdb.demo"]
+# Largest structure file `itline import` and the import API accept.
+ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 # Record types the global search looks in; each module has sources(user).
 SEARCH_MODULES = ["itline.cmdb.search", "itline.org.search"]
 

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from itline.cmdb.api import router as cmdb_router
+from itline.cmdb.exchange_api import router as exchange_router
 from itline.cmdb.impact_api import router as impact_router
 from itline.core import views as core_views
 from itline.core.api import api
@@ -18,6 +19,7 @@ api.add_router("/", org_router)
 api.add_router("/", calendar_router)
 api.add_router("/", impact_router)
 api.add_router("/", cmdb_router)
+api.add_router("/", exchange_router)
 
 handler403 = "itline.core.views.error_403"
 handler404 = "itline.core.views.error_404"

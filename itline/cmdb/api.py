@@ -226,7 +226,7 @@ class ServiceFilters(FilterSchema):
 def _customers(refs: list[str] | None) -> list[Customer] | None:
     if refs is None:
         return None
-    return [resolve_ref(Customer, ref, "customers") for ref in refs]
+    return [resolve_ref(Customer, ref, "customers", required=True) for ref in refs]
 
 
 def _create_service(*, by: Any, customers: list[str] | None = None, **fields: Any) -> Service:
@@ -386,9 +386,9 @@ class RelationOut(Schema):
 
 
 class RelationIn(Schema):
-    source: str = Field(..., description="Reference of the dependent node")
-    relation_type: str = Field(..., description="Slug, e.g. runs-on")
-    target: str = Field(..., description="Reference of the node depended on")
+    source: str = Field(..., min_length=1, description="Reference of the dependent node")
+    relation_type: str = Field(..., min_length=1, description="Slug, e.g. runs-on")
+    target: str = Field(..., min_length=1, description="Reference of the node depended on")
 
 
 class RelationFilters(FilterSchema):
@@ -430,8 +430,8 @@ def list_relations(
     summary="Relate two nodes",
 )
 def create_relation(request: HttpRequest, payload: RelationIn) -> Any:
-    source = resolve_ref(Node, payload.source, "source")
-    target = resolve_ref(Node, payload.target, "target")
+    source = resolve_ref(Node, payload.source, "source", required=True)
+    target = resolve_ref(Node, payload.target, "target", required=True)
     rtype = _by_slug(RelationType, payload.relation_type, "relation_type")
     return Status(201, services.relate(source, target, rtype, by=request.user))
 

@@ -157,7 +157,12 @@ def delete_node(node: Node, *, by: Any) -> None:
                 relation.source,
                 by=by,
                 verb=JournalEntry.Verb.UPDATED,
-                changes={f"{relation.relation_type} {relation.target}": ["yes", None]},
+                changes={
+                    f"{relation.relation_type} {relation.target.reference} {relation.target}": [
+                        "yes",
+                        None,
+                    ]
+                },
             )
         journal.record(node, by=by, verb=JournalEntry.Verb.DELETED)
         node.delete()

@@ -36,9 +36,14 @@ class JournalOut(Schema):
         return str(obj.actor_label)
 
 
-def resolve_ref(model: type[models.Model], ref: str | None, field_name: str) -> Any:
-    """The record ``ref`` names, or a validation error on ``field_name``."""
+def resolve_ref(
+    model: type[models.Model], ref: str | None, field_name: str, *, required: bool = False
+) -> Any:
+    """The record ``ref`` names, or a validation error on ``field_name``. An empty reference
+    means "none" for optional fields and is an error where a record is required."""
     if ref is None or ref == "":
+        if required:
+            raise ValidationError({field_name: "Give the reference of a record."})
         return None
     obj = model._default_manager.filter(reference=ref).first()  # type: ignore[attr-defined]
     if obj is None:

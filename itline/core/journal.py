@@ -48,12 +48,13 @@ def actor_label(user: Any) -> str:
     return full or getattr(user, "username", str(user))
 
 
-def _content_type(obj: models.Model) -> ContentType:
+def content_type_for(obj: models.Model | type[models.Model]) -> ContentType:
     """The content type journal rows are filed under. With multi-table inheritance
     (a Component is a Node) rows go to the root model, so the history of a record is one
     list whichever class the caller happened to hold."""
-    parents = obj._meta.get_parent_list()
-    root = parents[-1] if parents else type(obj)
+    model = obj if isinstance(obj, type) else type(obj)
+    parents = model._meta.get_parent_list()
+    root = parents[-1] if parents else model
     return ContentType.objects.get_for_model(root)
 
 
@@ -67,7 +68,7 @@ def record(
 ) -> JournalEntry:
     """Write one journal row for ``obj``. Call inside the transaction that made the change."""
     return JournalEntry.objects.create(
-        content_type=_content_type(obj),
+        content_type=content_type_for(obj),
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         actor=by if getattr(by, "pk", None) else None,
@@ -80,5 +81,5 @@ def record(
 
 def entries_for(obj: models.Model) -> models.QuerySet[JournalEntry]:
     return JournalEntry.objects.filter(
-        content_type=_content_type(obj), object_id=str(obj.pk)
+        content_type=content_type_for(obj), object_id=str(obj.pk)
     ).select_related("actor")

@@ -310,7 +310,7 @@ def list_members(request: HttpRequest, ref: str) -> Any:
 )
 def add_member(request: HttpRequest, ref: str, payload: MembershipIn) -> Any:
     function = get_object_or_404(services.functions_for(request.user), reference=ref)
-    person = resolve_ref(Person, payload.person, "person")
+    person = resolve_ref(Person, payload.person, "person", required=True)
     return Status(201, services.add_member(function, person, by=request.user, role=payload.role))
 
 
@@ -371,7 +371,7 @@ def list_purchasers(request: HttpRequest, ref: str) -> Any:
 )
 def add_purchaser(request: HttpRequest, ref: str, payload: PurchaserIn) -> Any:
     customer = get_object_or_404(services.customers_for(request.user), reference=ref)
-    person = resolve_ref(Person, payload.person, "person")
+    person = resolve_ref(Person, payload.person, "person", required=True)
     purchaser = services.add_purchaser(
         customer, person, by=request.user, spending_limit=payload.spending_limit
     )
