@@ -100,24 +100,48 @@ def _type_endpoints(
     update: Any,
     tag: str,
 ) -> None:
+    op = path.replace("-", "_")
+
     @router.get(
-        f"/{path}", response={200: list[out], **ERRORS}, tags=[tag], summary=f"List {tag.lower()}"
+        f"/{path}",
+        response={200: list[out], **ERRORS},
+        tags=[tag],
+        summary=f"List {tag.lower()}",
+        operation_id=f"list_{op}",
     )
     def list_types(request: HttpRequest) -> Any:
         return list(
             _viewable(request.user, f"cmdb.view_{model._meta.model_name}", model.objects.all())
         )
 
-    @router.get(f"/{path}/{{slug}}", response={200: out, **ERRORS}, tags=[tag], summary="Read one")
+    @router.get(
+        f"/{path}/{{slug}}",
+        response={200: out, **ERRORS},
+        tags=[tag],
+        summary="Read one",
+        operation_id=f"get_{op}",
+    )
     def read_type(request: HttpRequest, slug: str) -> Any:
         qs = _viewable(request.user, f"cmdb.view_{model._meta.model_name}", model.objects.all())
         return get_object_or_404(qs, slug=slug)
 
-    @router.post(f"/{path}", response={201: out, **ERRORS}, tags=[tag], summary="Create")
+    @router.post(
+        f"/{path}",
+        response={201: out, **ERRORS},
+        tags=[tag],
+        summary="Create",
+        operation_id=f"create_{op}",
+    )
     def create_type(request: HttpRequest, payload: create_in) -> Any:  # type: ignore[valid-type]
         return Status(201, create(by=request.user, **payload.model_dump()))  # type: ignore[attr-defined]
 
-    @router.patch(f"/{path}/{{slug}}", response={200: out, **ERRORS}, tags=[tag], summary="Change")
+    @router.patch(
+        f"/{path}/{{slug}}",
+        response={200: out, **ERRORS},
+        tags=[tag],
+        summary="Change",
+        operation_id=f"update_{op}",
+    )
     def update_type(request: HttpRequest, slug: str, payload: patch_in) -> Any:  # type: ignore[valid-type]
         obj = get_object_or_404(model, slug=slug)
         data = payload.model_dump(exclude_unset=True)  # type: ignore[attr-defined]

@@ -5,17 +5,20 @@ Every 4xx has the body ``{"detail": "...", "errors": [{"field": "...", "message"
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 from ninja.security import APIKeyCookie, HttpBearer
 from pydantic import Field, create_model
@@ -30,7 +33,63 @@ class ORJSONRenderer(BaseRenderer):
     media_type = "application/json"
 
     def render(self, request: HttpRequest, data: Any, *, response_status: int) -> bytes:
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=str)
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except orjson.JSONEncodeError:
+            # orjson stops at 64-bit integers; stored data may hold bigger ones.
+            return json.dumps(data, cls=DjangoJSONEncoder, default=str).encode()
+
+
+INT64 = 2**63
+
+
+class BodyError(ValueError):
+    """A JSON body that parses but holds a value no field can take; names where it is."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -INT64 <= value < INT64:
+        raise BodyError("request", f"the number {text[:30]} is out of range (64-bit integers only)")
+    return value
+
+
+def _nul_path(value: Any, where: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """Where in a parsed JSON body a string holds NUL (the database cannot store it)."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*where, key)
+        found = _nul_path(item, (*where, key))
+        if found is not None:
+            return found
+    return None
+
+
+class StrictJSONParser(Parser):
+    """JSON bodies with integers the database can hold and no NUL characters; anything else
+    is a 4xx naming the place, never a failure deep in a query or the renderer."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = json.loads(request.body, parse_int=_bounded_int)
+        where = _nul_path(data)
+        if where is not None:
+            field = ".".join(str(p).replace("\x00", "\\u0000") for p in where) or "request"
+            raise BodyError(field, "must not contain the NUL character (\\u0000)")
+        return data
 
 
 class TokenAuth(HttpBearer):
@@ -79,6 +138,7 @@ api = NinjaAPI(
     ),
     auth=[TokenAuth(), SessionAuth()],
     renderer=ORJSONRenderer(),
+    parser=StrictJSONParser(),
     urls_namespace="api",
     docs_url="/docs",
 )
@@ -140,6 +200,13 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 @api.exception_handler(HttpError)
 def _http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja wraps every body parsing failure as 400 "Cannot parse request body"; say why.
+    cause = exc.__cause__
+    if isinstance(cause, BodyError):
+        errors = [{"field": cause.field, "message": cause.message}]
+        return _respond(request, 422, "The request is not valid.", errors)
+    if isinstance(cause, ValueError):
+        return _respond(request, 400, f"The request body is not valid JSON: {cause}")
     return _respond(request, exc.status_code, str(exc))
 
 
@@ -156,6 +223,17 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(ObjectDoesNotExist)
 def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
     return _respond(request, 404, "Not found.")
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # Values the checks above let through but the database refuses (a NUL byte inside an
+    # uploaded file, a number out of the column's range): the request is at fault.
+    return _respond(
+        request,
+        422,
+        f"The database cannot store a value of this request: {str(exc).splitlines()[0][:200]}",
+    )
 
 
 @api.exception_handler(IntegrityError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from itline.core.metrics import LATENCY, REQUESTS
 
@@ -54,3 +54,41 @@ class ApiErrorBodyMiddleware:
                 replacement["Allow"] = response["Allow"]
             return replacement
         return response
+
+
+NUL = "\x00"
+
+
+class RejectNulMiddleware:
+    """PostgreSQL text cannot hold NUL (0x00): one in a path, query string or cookie would
+    reach a query and end as a database error. Refuse it first, naming where it was. (JSON
+    bodies are checked by the API's parser, form fields by Django's forms.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        field = None
+        if NUL in request.path:
+            field = "path"
+        else:
+            for key, values in request.GET.lists():
+                if NUL in key or any(NUL in v for v in values):
+                    field = key
+                    break
+            else:
+                for key, value in request.COOKIES.items():
+                    if NUL in key or NUL in value:
+                        field = key
+                        break
+        if field is None:
+            return self.get_response(request)
+        message = "must not contain the NUL character (\\u0000)."
+        if request.path.startswith("/api/"):
+            errors = [{"field": field.replace(NUL, "\\u0000"), "message": message}]
+            return JsonResponse(
+                {"detail": "The request is not valid.", "errors": errors}, status=422
+            )
+        return HttpResponseBadRequest(
+            f"{field.replace(NUL, '')} {message}", content_type="text/plain"
+        )

@@ -237,9 +237,11 @@ class WorkerHeartbeat(models.Model):
 def validate_timezone(value: str) -> None:
     import zoneinfo
 
+    if not isinstance(value, str) or not value:
+        raise ValidationError("Give a time zone name, e.g. Europe/Amsterdam.")
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValidationError(
             f"{value!r} is not a known time zone (e.g. Europe/Amsterdam)"
         ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from itline.core import journal
@@ -42,6 +42,14 @@ def update_record[R: Record](
     unknown = [name for name in fields if name not in {f.name for f in obj.journal_fields()}]
     if unknown:
         raise ValueError(f"not editable on {type(obj).__name__}: {', '.join(unknown)}")
+    nulls = {
+        name: "This field cannot be empty (null)."
+        for name, value in fields.items()
+        if value is None and not obj._meta.get_field(name).null
+    }
+    if nulls:
+        # blank=True text fields skip Django's null check and would fail at the database.
+        raise ValidationError(nulls)
     with transaction.atomic():
         before = journal.snapshot(obj)
         for name, value in fields.items():

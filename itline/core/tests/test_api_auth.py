@@ -175,3 +175,45 @@ def test_unknown_api_paths_and_wrong_methods_get_the_json_error_body(client):
     wrong = client.put("/api/v1/people", {}, content_type="application/json", headers=headers)
     assert wrong.status_code == 405
     _error_shape(wrong.json())
+
+
+@pytest.mark.django_db
+def test_nul_characters_and_huge_numbers_get_a_4xx_naming_the_place(client):
+    headers = bearer(make_user("admin", "administrator"))
+    body = client.post(
+        "/api/v1/functions",
+        '{"name": "a\\u0000b"}',
+        content_type="application/json",
+        headers=headers,
+    )
+    assert body.status_code == 422
+    assert body.json()["errors"][0]["field"] == "name"
+    query = client.get("/api/v1/people?q=a%00b", headers=headers)
+    assert query.status_code == 422
+    assert query.json()["errors"][0]["field"] == "q"
+    huge = client.post(
+        "/api/v1/calendars",
+        '{"name": "x", "custom_holidays": [], "removed_holidays": [], "working_hours": {"mon": ["08:00-17:00"]}, "description": "", "country": "", "subdivision": "", "time_zone": "UTC", "n": 123456789012345678901234567890}',
+        content_type="application/json",
+        headers=headers,
+    )
+    assert huge.status_code in (400, 422)
+    assert client.get("/search/?q=a%00b").status_code == 400
+
+
+@pytest.mark.django_db
+def test_null_for_a_text_field_is_a_422_naming_it(client):
+    headers = bearer(make_user("admin", "administrator"))
+    created = client.post(
+        "/api/v1/calendars", {"name": "Desk"}, content_type="application/json", headers=headers
+    )
+    ref = created.json()["reference"]
+    for field in ("country", "time_zone", "description"):
+        response = client.patch(
+            f"/api/v1/calendars/{ref}",
+            {field: None},
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 422, (field, response.content)
+        assert response.json()["errors"][0]["field"] == field
