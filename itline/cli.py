@@ -17,7 +17,7 @@ commands:
                (--no-worker to run the web server only); serves static files
   worker       run background tasks and the periodic scheduler (--no-scheduler)
   migrate      create or upgrade the database schema
-  demo         load the demo organisation (--reset to wipe and reload, --if-empty)
+  demo         load the demo organisation and service structure (--reset, --if-empty)
   createuser   create a person with a login and roles
   token        create, list and revoke API tokens (token create|list|revoke)
   check        check the configuration and the database connection

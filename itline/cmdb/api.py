@@ -12,6 +12,7 @@ from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema, Stat
 
 from itline.cmdb import services
 from itline.cmdb.choices import ComponentStatus, Criticality, Lifecycle, ServiceKind
+from itline.cmdb.filters import attribute_q
 from itline.cmdb.models import Component, ComponentType, Node, Relation, RelationType, Service
 from itline.core.api import ERRORS, page_of
 from itline.core.crud import Crud, resolve_ref
@@ -335,10 +336,10 @@ class ComponentFilters(FilterSchema):
     def filter_attr(self, value: str | None) -> Q:
         if not value:
             return Q()
-        key, sep, expected = value.partition(":")
-        if not sep or not key.replace("_", "").isalnum():
-            raise DomainError("attr must look like key:value, e.g. os:linux", field="attr")
-        return Q(**{f"attributes__{key}": expected})
+        try:
+            return attribute_q(value)
+        except ValidationError as exc:
+            raise DomainError(exc.messages[0], field="attr") from None
 
 
 def _create_component(*, by: Any, component_type: str, **fields: Any) -> Component:

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from itline.cmdb import services
 from itline.cmdb.models import Component, ComponentType, Node, Relation, RelationType, Service
+from itline.core.models import Sequence
 from itline.org.models import Customer, Function, Person
 
 IT_SERVICES: tuple[tuple[str, int, str, list[str]], ...] = (
@@ -75,6 +76,7 @@ def reset() -> None:
     with transaction.atomic():
         Relation.objects.all().delete()
         Node.objects.all().delete()
+        Sequence.objects.filter(prefix__in=["SVC", "CMP"]).delete()
 
 
 def steps() -> Iterator[tuple[str, Callable[[], Any]]]:

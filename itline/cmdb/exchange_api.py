@@ -4,8 +4,9 @@
 * ``GET /structure/export?format=json`` returns one document, ``{"component_types": [...],
   "relation_types": [...], "services": [...], "components": [...], "relations": {...}}``;
   ``format=yaml`` returns the same document as YAML text (``application/yaml``), byte for byte
-  what ``itline export`` prints. ``layout=files`` returns ``{"services.yaml": "<text>", ...}``
-  instead: the directory layout, for tools that commit the files to git.
+  what ``itline export`` prints. ``layout=files`` returns ``{"services.<format>": "<text>", ...}``
+  instead (``services.json`` by default, ``services.yaml`` with ``format=yaml``): the
+  directory layout, for tools that commit the files to git.
 * ``POST /structure/import`` takes either of those as the body: a JSON document
   (``Content-Type: application/json``), a YAML document (``application/yaml``), or the
   ``{file name: text}`` object of ``layout=files``. ``dry_run=true`` only reports what would
@@ -216,7 +217,7 @@ def import_csv(
     dry_run: bool = False,
     limit: int = Query(1000, ge=0, le=1_000_000, description="changes listed in the answer"),
 ) -> Any:
-    _require_all(request.user, IMPORT_PERMISSIONS)
+    _require_all(request.user, ("cmdb.add_component", "cmdb.change_component"))
     cap = max_bytes()
     if file.size is not None and file.size > cap:
         return _too_big(request, file.size, cap)

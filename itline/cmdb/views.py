@@ -25,6 +25,7 @@ from itline.cmdb import impact as engine
 from itline.cmdb import services
 from itline.cmdb.api import components_for, services_for
 from itline.cmdb.choices import ComponentStatus, Criticality, Lifecycle, NodeKind, ServiceKind
+from itline.cmdb.filters import attribute_q
 from itline.cmdb.forms import ComponentForm, RelationForm, ServiceForm
 from itline.cmdb.models import Component, ComponentType, Node, Relation, RelationType, Service, Tag
 from itline.core.listing import Column, Filter, ListSpec, render_list
@@ -102,24 +103,6 @@ def _enum_attribute_choices() -> list[tuple[str, str]]:
             for value in spec.get("enum", []) if isinstance(spec, dict) else []:
                 pairs.add(f"{key}:{value}")
     return [(p, p.replace(":", ": ", 1)) for p in sorted(pairs)]
-
-
-def attribute_q(value: str) -> Q:
-    """``key:value`` -> components whose attribute ``key`` equals ``value`` (as text, or as the
-    number or boolean it spells)."""
-    key, sep, expected = value.partition(":")
-    if not sep or not key or not key.replace("_", "").replace("-", "").isalnum():
-        raise ValidationError("The attribute filter must look like key:value, e.g. os:linux.")
-    cond = Q(**{f"attributes__{key}": expected})
-    for parse in (int, float):
-        try:
-            cond |= Q(**{f"attributes__{key}": parse(expected)})
-            break
-        except ValueError:
-            continue
-    if expected in ("true", "false"):
-        cond |= Q(**{f"attributes__{key}": expected == "true"})
-    return cond
 
 
 SERVICE_LIST = ListSpec(
