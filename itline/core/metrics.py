@@ -60,6 +60,23 @@ class DatabaseCollector(Collector):
         age.add_metric([], (timezone.now() - last).total_seconds() if last else -1)
         yield age
 
+        yield from _impact_index_metrics()
+
+
+def _impact_index_metrics():  # type: ignore[no-untyped-def]
+    """State of this process's impact index (read-only reporting may read any app)."""
+    from itline.cmdb import impact
+
+    state = impact.status()
+    built = GaugeMetricFamily(
+        "itline_impact_index_built", "1 when this process has an impact index built"
+    )
+    built.add_metric([], 1 if state["built"] else 0)
+    yield built
+    nodes = GaugeMetricFamily("itline_impact_index_nodes", "Nodes in this process's impact index")
+    nodes.add_metric([], state["nodes"])
+    yield nodes
+
 
 def render() -> tuple[bytes, str]:
     registry = CollectorRegistry()

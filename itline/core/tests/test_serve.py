@@ -73,6 +73,12 @@ def test_serve_answers_health_login_and_static_files_then_stops_cleanly(installa
         assert status == 200, css
         status, body = _get(base + "/metrics")
         assert status == 200 and b"itline_http_requests_total" in body
+        # gunicorn's post_worker_init warms the impact index in the background
+        deadline = time.monotonic() + 20
+        while b"itline_impact_index_built 1.0" not in body and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status, body = _get(base + "/metrics")
+        assert b"itline_impact_index_built 1.0" in body
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)

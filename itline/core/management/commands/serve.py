@@ -91,6 +91,8 @@ class Command(BaseCommand):
                 "--graceful-timeout",
                 "10",
                 "--no-control-socket",
+                "--config",
+                "python:itline.gunicorn_conf",
             ]
         }
         if not opts["no_worker"]:
