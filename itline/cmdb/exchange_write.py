@@ -154,6 +154,18 @@ class _Writer:
 
     # journal -------------------------------------------------------------------------------
 
+    def apply(self, obj: Node, model_changes: dict[str, Any]) -> bool:
+        """Set ``model_changes`` on a service or component and queue the journal row of what
+        really changed; False when nothing did (the caller then leaves the row alone)."""
+        before = journal.snapshot(obj)
+        for name, value in model_changes.items():
+            setattr(obj, name, value)
+        obj.updated_by = self.actor
+        diff = journal.diff(before, journal.snapshot(obj))
+        if diff:
+            self.entry(Node, obj.pk, obj.name, JournalEntry.Verb.UPDATED, diff)
+        return bool(diff)
+
     def entry(
         self, model: type[models.Model], pk: Any, text: str, verb: str, changes: dict[str, Any]
     ) -> None:
@@ -425,16 +437,9 @@ class _Writer:
                 assert item.existing is not None
                 obj = services[item.existing.pk]
                 model_changes = self.service_fields(item, item.changes)
-                if model_changes:
-                    before = journal.snapshot(obj)
-                    for name, value in model_changes.items():
-                        setattr(obj, name, value)
-                    obj.updated_by = self.actor
-                    diff = journal.diff(before, journal.snapshot(obj))
-                    if diff:
-                        updated.append(obj)
-                        fields |= {*model_changes, "updated_by", "updated_at"}
-                        self.entry(Node, obj.pk, obj.name, JournalEntry.Verb.UPDATED, diff)
+                if model_changes and self.apply(obj, model_changes):
+                    updated.append(obj)
+                    fields |= {*model_changes, "updated_by", "updated_at"}
                 if "customers" in item.changes:
                     before_c = sorted(str(c) for c in obj.customers.all())
                     after = self.customers(item)
@@ -532,16 +537,9 @@ class _Writer:
                 assert item.existing is not None
                 obj = components[item.existing.pk]
                 model_changes = self.component_fields(item, item.changes)
-                if model_changes:
-                    before = journal.snapshot(obj)
-                    for name, value in model_changes.items():
-                        setattr(obj, name, value)
-                    obj.updated_by = self.actor
-                    diff = journal.diff(before, journal.snapshot(obj))
-                    if diff:
-                        changed_components.append(obj)
-                        changed_fields |= {*model_changes, "updated_by", "updated_at"}
-                        self.entry(Node, obj.pk, obj.name, JournalEntry.Verb.UPDATED, diff)
+                if model_changes and self.apply(obj, model_changes):
+                    changed_components.append(obj)
+                    changed_fields |= {*model_changes, "updated_by", "updated_at"}
                 if "tags" in item.changes:
                     retag.append((obj.pk, item.data["tags"]))
                     self.entry(

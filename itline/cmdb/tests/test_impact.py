@@ -17,27 +17,12 @@ from itline.cmdb.models import (
     Relation,
     RelationType,
 )
+from itline.cmdb.testing import make_component as component
+from itline.cmdb.testing import relate
 from itline.core.testing import make_unit
 from itline.org.models import Customer
 
 BOTH = pytest.mark.parametrize("use_index", [True, False], ids=["index", "sql"])
-
-
-@pytest.fixture(autouse=True)
-def _no_shared_index():
-    impact.forget()
-    yield
-    impact.forget()
-
-
-def component(name, type_slug="server"):
-    return services.create_component(
-        by=None, name=name, component_type=ComponentType.objects.get(slug=type_slug)
-    )
-
-
-def relate(source, target, slug="depends-on"):
-    return services.relate(source, target, RelationType.objects.get(slug=slug), by=None)
 
 
 @pytest.fixture

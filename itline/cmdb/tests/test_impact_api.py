@@ -3,27 +3,11 @@ and clear 4xx errors naming the field."""
 
 import pytest
 
-from itline.cmdb import impact, services
-from itline.cmdb.models import ComponentType, RelationType
+from itline.cmdb import services
+from itline.cmdb.testing import make_component as component
+from itline.cmdb.testing import relate
 from itline.core.testing import bearer, make_unit, make_user
 from itline.org.models import Customer
-
-
-@pytest.fixture(autouse=True)
-def _no_shared_index():
-    impact.forget()
-    yield
-    impact.forget()
-
-
-def component(name, type_slug="server"):
-    return services.create_component(
-        by=None, name=name, component_type=ComponentType.objects.get(slug=type_slug)
-    )
-
-
-def relate(source, target, slug="depends-on"):
-    services.relate(source, target, RelationType.objects.get(slug=slug), by=None)
 
 
 @pytest.fixture
