@@ -106,6 +106,9 @@ INSTALLED_APPS = [
     "itline.core",
     "itline.org",
     "itline.cmdb",
+    "itline.relations",
+    "itline.operation",
+    "itline.delivery",
 ]
 
 MIDDLEWARE = [

@@ -55,7 +55,34 @@ _MANAGE_STRUCTURE = (
     "cmdb.add_relationtype",
     "cmdb.change_relationtype",
 )
-_AGENT = ("core.agent_access", "core.view_businesscalendar", *_VIEW_ORG, *_VIEW_STRUCTURE)
+# Every agent works the service desk and incident queues and reads problems/known errors.
+_OPERATE = (
+    "operation.view_incident",
+    "operation.add_incident",
+    "operation.change_incident",
+    "operation.view_servicerequest",
+    "operation.add_servicerequest",
+    "operation.change_servicerequest",
+    "operation.view_problem",
+    "operation.view_knownerror",
+    "operation.add_knownerror",
+    "operation.view_recurrenceproposal",
+    "delivery.view_improvement",
+    "delivery.add_improvement",
+)
+_MANAGE_PROBLEMS = (
+    "operation.add_problem",
+    "operation.change_problem",
+    "operation.change_knownerror",
+    "operation.change_recurrenceproposal",
+)
+_AGENT = (
+    "core.agent_access",
+    "core.view_businesscalendar",
+    *_VIEW_ORG,
+    *_VIEW_STRUCTURE,
+    *_OPERATE,
+)
 _MANAGE_FUNCTIONS = (
     "org.add_function",
     "org.change_function",
@@ -104,7 +131,7 @@ ROLES: tuple[Role, ...] = (
         "Technician",
         "Works on incidents, problems, changes; keeps components up to date.",
         False,
-        (*_AGENT, *_MANAGE_COMPONENTS),
+        (*_AGENT, *_MANAGE_COMPONENTS, "operation.add_problem"),
     ),
     Role(
         "incident_manager",
@@ -118,7 +145,7 @@ ROLES: tuple[Role, ...] = (
         "Problem manager",
         "Owns problem and known error management.",
         False,
-        _AGENT,
+        (*_AGENT, *_MANAGE_PROBLEMS),
     ),
     Role(
         "change_manager",
@@ -161,6 +188,8 @@ ROLES: tuple[Role, ...] = (
             "core.add_businesscalendar",
             "core.change_businesscalendar",
             *_MANAGE_STRUCTURE,
+            *_MANAGE_PROBLEMS,
+            "delivery.change_improvement",
         ),
     ),
 )

@@ -1,0 +1,11 @@
+import pytest
+
+from itline.cmdb import impact
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_index():
+    """Impact proposals use the impact engine: no index of an earlier test leaks in."""
+    impact.forget()
+    yield
+    impact.forget()

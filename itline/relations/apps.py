@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RelationsConfig(AppConfig):
+    name = "itline.relations"
+    label = "relations"
+    verbose_name = "Relations"
