@@ -103,6 +103,14 @@ _MANAGE_ORG = (
     "org.delete_purchaser",
 )
 
+_MANAGE_WEBHOOKS = (
+    "core.view_webhooksubscription",
+    "core.add_webhooksubscription",
+    "core.change_webhooksubscription",
+    "core.delete_webhooksubscription",
+    "core.view_webhookdelivery",
+)
+
 ROLES: tuple[Role, ...] = (
     Role("requester", "Requester", "Business user who asks the service desk for help.", True, ()),
     Role(
@@ -187,9 +195,11 @@ ROLES: tuple[Role, ...] = (
             "core.view_journalentry",
             "core.add_businesscalendar",
             "core.change_businesscalendar",
+            *_MANAGE_WEBHOOKS,
             *_MANAGE_STRUCTURE,
             *_MANAGE_PROBLEMS,
             "delivery.change_improvement",
+            "operation.change_priorityrule",
         ),
     ),
 )
