@@ -4,6 +4,7 @@ feeds with improvement proposals."""
 from __future__ import annotations
 
 from django.db import models
+from django.urls import reverse
 
 from itline.core.models import ReferencedRecord
 
@@ -42,3 +43,6 @@ class Improvement(ReferencedRecord):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("delivery:improvement-detail", args=[self.reference])
