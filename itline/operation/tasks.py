@@ -28,3 +28,7 @@ def close_resolved_incidents() -> int:
         close_incident(incident, by=None)
         closed += 1
     return closed
+
+
+# The tasks that live next to their code; imported so the scheduler registers them.
+from itline.operation.recurrence import detect_recurrence  # noqa: E402,F401
