@@ -98,6 +98,8 @@ def add_message(
             sla.refresh(current)
             record.responded_at = current.responded_at
             record.version = current.version
+        if kind in (MessageKind.REPLY, MessageKind.EMAIL_IN):
+            _resume_on_customer_reply(record, message, by=by)
         if kind in (MessageKind.REPLY, MessageKind.NOTE, MessageKind.EMAIL_IN):
             events.publish(
                 record,
@@ -106,6 +108,49 @@ def add_message(
                 extra={"message": message.pk, "public": kind in PUBLIC_MESSAGE_KINDS},
             )
     return message
+
+
+def _resume_on_customer_reply(record: models.Model, message: Message, *, by: Any) -> None:
+    """The requester answered: a request waiting for them, or an incident on hold waiting
+    for the customer, goes back to in progress (and its clock runs again)."""
+    from itline.operation.choices import HoldReason, IncidentStatus, RequestStatus
+    from itline.operation.models import ServiceRequest
+
+    author_id = message.author_id
+    if author_id is None:
+        return
+    if isinstance(record, ServiceRequest):
+        if author_id != record.requester_id or record.status != RequestStatus.WAITING_FOR_REQUESTER:
+            return
+        current = lock(record)
+        before = journal.snapshot(current)
+        current.status = RequestStatus.IN_PROGRESS
+    elif isinstance(record, Incident):
+        if (
+            author_id != record.caller_id
+            or record.status != IncidentStatus.ON_HOLD
+            or record.hold_reason != HoldReason.WAITING_FOR_CUSTOMER
+        ):
+            return
+        current = lock(record)
+        before = journal.snapshot(current)
+        current.status = IncidentStatus.IN_PROGRESS
+        current.hold_reason = ""
+    else:
+        return
+    save_with_journal(
+        current,
+        before,
+        by=by,
+        verb=JournalEntry.Verb.STATE_CHANGED,
+        message="the requester replied",
+    )
+    if isinstance(current, Incident):
+        sla.refresh(current)
+    record.status = current.status  # type: ignore[attr-defined]
+    record.version = current.version  # type: ignore[attr-defined]
+    if isinstance(record, Incident):
+        record.hold_reason = ""
 
 
 def messages_for(record: models.Model, *, public_only: bool = False) -> models.QuerySet[Message]:

@@ -105,9 +105,7 @@ def test_reopen_only_within_the_reopen_period(tom, settings):
     services.reopen_incident(incident, by=tom, reason="still broken")
     assert incident.status == IncidentStatus.IN_PROGRESS
     services.resolve_incident(incident, by=tom, resolution="Fixed again")
-    Incident.objects.filter(pk=incident.pk).update(
-        resolved_at=timezone.now() - timedelta(days=6)
-    )
+    Incident.objects.filter(pk=incident.pk).update(resolved_at=timezone.now() - timedelta(days=6))
     incident.refresh_from_db()
     with pytest.raises(TransitionError) as err:
         services.reopen_incident(incident, by=tom)
@@ -117,8 +115,12 @@ def test_reopen_only_within_the_reopen_period(tom, settings):
 def test_merging_closes_the_duplicate_and_moves_its_requests(tom):
     rita = make_person("Rita")
     survivor = make_incident("Mail down", by=tom)
-    req = services.create_request(by=None, requester=rita, title="No mail", request_type="fault_report")
-    duplicate = services.convert_request_to_incident(req, by=tom, service=None, component=survivor.component)
+    req = services.create_request(
+        by=None, requester=rita, title="No mail", request_type="fault_report"
+    )
+    duplicate = services.convert_request_to_incident(
+        req, by=tom, service=None, component=survivor.component
+    )
     services.merge_incident(duplicate, into=survivor, by=tom)
     duplicate.refresh_from_db()
     req.refresh_from_db()
@@ -169,3 +171,25 @@ def test_a_requester_only_files_requests_for_themselves():
     other = make_person("Other")
     with pytest.raises(PermissionDenied):
         services.create_request(by=rita, requester=other, title="x")
+
+
+def test_a_reply_of_the_requester_resumes_a_waiting_request_and_an_incident_on_hold(tom):
+    rita = make_user("rita", "requester")
+    req = services.create_request(by=rita, title="VPN", request_type="fault_report")
+    services.set_request_status(req, by=tom, status="waiting_for_requester")
+    services.add_message(req, by=rita, kind="reply", body="Here is the log")
+    req.refresh_from_db()
+    assert req.status == "in_progress"
+    incident = make_incident(by=tom, caller=rita.person)
+    services.transition_incident(
+        incident, by=tom, status="on_hold", hold_reason="waiting_for_customer"
+    )
+    services.add_message(incident, by=rita, kind="reply", body="Done, try now")
+    incident.refresh_from_db()
+    assert (incident.status, incident.hold_reason) == ("in_progress", "")
+    services.transition_incident(
+        incident, by=tom, status="on_hold", hold_reason="waiting_for_supplier"
+    )
+    services.add_message(incident, by=rita, kind="reply", body="Any news?")
+    incident.refresh_from_db()
+    assert incident.status == "on_hold"
