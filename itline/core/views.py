@@ -8,6 +8,7 @@ from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -49,8 +50,8 @@ PERSONA_HOME: dict[str, tuple[str, str, list[tuple[str, str, str | None]]]] = {
         "Service desk",
         "Take contacts, register and route them, keep requesters informed.",
         [
-            ("Service requests", "Intake queue of every contact.", "~service-requests"),
-            ("Incidents", "Faults to restore within the agreement.", "~incidents"),
+            ("Service requests", "Intake queue of every contact.", "operation:request-list"),
+            ("Incidents", "Faults to restore within the agreement.", "operation:incident-list"),
             ("People", "Find a requester, their unit and contact details.", "org:person-list"),
             ("Functions", "Who handles what: teams and their leads.", "org:function-list"),
         ],
@@ -59,7 +60,7 @@ PERSONA_HOME: dict[str, tuple[str, str, list[tuple[str, str, str | None]]]] = {
         "My work",
         "Incidents, problems and changes assigned to you and your functions.",
         [
-            ("Incidents", "Your queue and your function's queue.", "~incidents"),
+            ("Incidents", "Your queue and your function's queue.", "operation:incident-list"),
             ("Problems", "Root-cause investigations you take part in.", "~problems"),
             ("Changes", "Changes you implement.", "~changes"),
             ("Functions", "Your teams and colleagues.", "org:function-list"),
@@ -69,7 +70,7 @@ PERSONA_HOME: dict[str, tuple[str, str, list[tuple[str, str, str | None]]]] = {
         "Incident management",
         "Restore service fast: major incidents, breaching clocks, unassigned work.",
         [
-            ("Incidents", "Major, breaching soon, unassigned.", "~incidents"),
+            ("Incidents", "Major, breaching soon, unassigned.", "operation:incident-list"),
             ("Events", "Alerts from monitoring and their correlation.", "~events"),
             ("Functions", "Resolver groups and their leads.", "org:function-list"),
         ],
@@ -181,10 +182,18 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         if person
         else Customer.objects.none()
     )
+    portal: dict[str, Any] = {}
+    if django_apps.is_installed("itline.operation"):
+        # Read-only summary from a later app (requests, service status); core stays free of
+        # Operation otherwise.
+        from itline.operation.portal_views import home_context
+
+        portal = home_context(user)
     return render(
         request,
         "core/portal_home.html",
         {
+            **portal,
             "person": person,
             "roles": [ROLE_BY_SLUG[r] for r in sorted(mine)],
             "customers": customers,
