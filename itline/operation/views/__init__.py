@@ -1,0 +1,1 @@
+"""Agent pages of Operation: queues, incidents, service requests (see the modules)."""
