@@ -23,6 +23,8 @@ commands:
   check        check the configuration and the database connection
   export       write the service structure as YAML or JSON files (structure as code)
   import       load structure files (--dry-run shows the diff; --prune) or a CSV of components
+  mail         receive service desk e-mail: SMTP listener on MAIL_LISTEN (--listen HOST:PORT),
+               --imap also polls IMAP_URL, --once polls it once (docs/email.md)
   help CMD     show the options of one command
 
 Every Django management command (dbshell, shell, collectstatic, ...) works too.
