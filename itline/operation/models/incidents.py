@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 
 from itline.core.models import Record, ReferencedRecord
 from itline.operation.choices import (
@@ -145,6 +146,9 @@ class Incident(ReferencedRecord):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("operation:incident-detail", args=[self.reference])
 
     def clean(self) -> None:
         if self.service_id is None and self.component_id is None:

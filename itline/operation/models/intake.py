@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
+from django.urls import reverse
 
 from itline.core.models import ReferencedRecord
 from itline.operation.choices import Channel, RequestOutcome, RequestStatus, RequestType
@@ -78,3 +79,6 @@ class ServiceRequest(ReferencedRecord):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("operation:request-detail", args=[self.reference])
