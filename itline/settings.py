@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from email.utils import parseaddr as _parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -289,13 +290,35 @@ TASKS = {
 # One scheduler per installation (docs/deployment.md); without Redis crontask needs no lock.
 CRONTASK = {"REDIS_URL": None}
 
+# Outbound webhooks (docs/webhooks.md): one attempt may take WEBHOOK_TIMEOUT seconds in all;
+# retries wait WEBHOOK_RETRY_BASE seconds, doubling up to WEBHOOK_RETRY_MAX.
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+WEBHOOK_RETRY_BASE = env_int("WEBHOOK_RETRY_BASE", 60)
+WEBHOOK_RETRY_MAX = env_int("WEBHOOK_RETRY_MAX", 6 * 3600)
+WEBHOOK_DISABLE_AFTER = env_int("WEBHOOK_DISABLE_AFTER", 20)
+for _name, _value in (
+    ("WEBHOOK_TIMEOUT", WEBHOOK_TIMEOUT),
+    ("WEBHOOK_MAX_ATTEMPTS", WEBHOOK_MAX_ATTEMPTS),
+    ("WEBHOOK_RETRY_BASE", WEBHOOK_RETRY_BASE),
+    ("WEBHOOK_RETRY_MAX", WEBHOOK_RETRY_MAX),
+    ("WEBHOOK_DISABLE_AFTER", WEBHOOK_DISABLE_AFTER),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number, got {_value}")
+
 # Demo data loaders, in dependency order (`itline demo`); each module has steps(),
 # is_loaded(), reset() and optionally print_summary(console).
 DEMO_MODULES = ["itline.org.demo", "itline.cmdb.demo"]
 # Largest structure file `itline import` and the import API accept.
 ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 # Record types the global search looks in; each module has sources(user).
-SEARCH_MODULES = ["itline.cmdb.search", "itline.org.search"]
+SEARCH_MODULES = [
+    "itline.operation.search",
+    "itline.operation.problem_search",
+    "itline.cmdb.search",
+    "itline.org.search",
+]
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -345,3 +368,72 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING").upper()},
     "loggers": {"itline": {"level": env_str("LOG_LEVEL", "INFO").upper(), "propagate": True}},
 }
+
+# --- Recurring-incident detection (itline.operation.recurrence, docs/problems.md) ----------
+# N incidents within the window on one component or service whose texts are at least this
+# similar (TF-IDF cosine, percent) are proposed as a problem; the scan runs on the schedule.
+RECURRENCE_MIN_INCIDENTS = env_int("RECURRENCE_MIN_INCIDENTS", 3)
+RECURRENCE_WINDOW_DAYS = env_int("RECURRENCE_WINDOW_DAYS", 14)
+RECURRENCE_SIMILARITY_PERCENT = env_int("RECURRENCE_SIMILARITY_PERCENT", 35)
+RECURRENCE_SCHEDULE = env_str("RECURRENCE_SCHEDULE", "47 * * * *")
+if RECURRENCE_MIN_INCIDENTS < 2:
+    raise ImproperlyConfigured("RECURRENCE_MIN_INCIDENTS must be at least 2")
+if not 1 <= RECURRENCE_WINDOW_DAYS <= 366:
+    raise ImproperlyConfigured("RECURRENCE_WINDOW_DAYS must be between 1 and 366")
+if not 1 <= RECURRENCE_SIMILARITY_PERCENT <= 100:
+    raise ImproperlyConfigured("RECURRENCE_SIMILARITY_PERCENT must be between 1 and 100")
+if len(RECURRENCE_SCHEDULE.split()) != 5:
+    raise ImproperlyConfigured(
+        f"RECURRENCE_SCHEDULE must be a cron expression of five fields, got {RECURRENCE_SCHEDULE!r}"
+    )
+
+# --- Service desk mail (itline mail, notifications; docs/email.md) -------------------------
+# `itline mail` listens for SMTP here (behind your MTA); --imap polls IMAP_URL as well.
+MAIL_LISTEN = env_str("MAIL_LISTEN", "127.0.0.1:2525")
+# The address requesters write and reply to; default: the address in DEFAULT_FROM_EMAIL.
+MAIL_REPLY_ADDRESS = env_str("MAIL_REPLY_ADDRESS", "") or _parseaddr(DEFAULT_FROM_EMAIL)[1]
+# Right-hand side of the Message-IDs itline writes; mail carrying it again is a loop.
+MAIL_DOMAIN = env_str("MAIL_DOMAIN", "") or (urlparse(SITE_URL).hostname or "localhost")
+# Mail from an address no person has: "accept" creates the person, "reject" bounces (550).
+MAIL_UNKNOWN_SENDERS = env_str("MAIL_UNKNOWN_SENDERS", "accept").strip().lower()
+# Largest file stored from an upload or an e-mail; larger e-mail attachments are dropped
+# with a note on the message, the rest of the mail is kept.
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# Largest whole e-mail the listener takes (SMTP SIZE); larger ones are refused with 552.
+MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 64 * 1024 * 1024)
+# More Received headers than this means the mail is circling: recorded, not answered.
+MAIL_MAX_RECEIVED = env_int("MAIL_MAX_RECEIVED", 30)
+# imap://user:pass@host/INBOX, imaps:// (TLS, port 993) or imap+starttls://; empty: no polling.
+IMAP_URL = env_str("IMAP_URL", "")
+IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60)
+# What happens to a fetched mail once it is safely stored: "seen" flags it, "delete" removes it.
+IMAP_AFTER = env_str("IMAP_AFTER", "seen").strip().lower()
+if MAIL_UNKNOWN_SENDERS not in {"accept", "reject"}:
+    raise ImproperlyConfigured(
+        f"MAIL_UNKNOWN_SENDERS must be accept or reject, got {MAIL_UNKNOWN_SENDERS!r}"
+    )
+if IMAP_AFTER not in {"seen", "delete"}:
+    raise ImproperlyConfigured(f"IMAP_AFTER must be seen or delete, got {IMAP_AFTER!r}")
+if "@" not in MAIL_REPLY_ADDRESS:
+    raise ImproperlyConfigured(
+        f"MAIL_REPLY_ADDRESS must be an e-mail address, got {MAIL_REPLY_ADDRESS!r}"
+    )
+if IMAP_URL and urlparse(IMAP_URL).scheme not in {"imap", "imaps", "imap+starttls"}:
+    raise ImproperlyConfigured("IMAP_URL scheme must be imap, imaps or imap+starttls")
+for _name, _value in (
+    ("ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES),
+    ("MAIL_MAX_BYTES", MAIL_MAX_BYTES),
+    ("MAIL_MAX_RECEIVED", MAIL_MAX_RECEIVED),
+    ("IMAP_POLL_SECONDS", IMAP_POLL_SECONDS),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number, got {_value}")
+
+# --- Incidents (itline.operation; docs/incidents.md) ---------------------------------------
+# A resolved incident may be reopened for this many days; after that the auto-close task
+# closes it and a recurrence becomes a new incident.
+INCIDENT_REOPEN_DAYS = env_int("INCIDENT_REOPEN_DAYS", 10)
+if INCIDENT_REOPEN_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"INCIDENT_REOPEN_DAYS must be 0 or more, got {INCIDENT_REOPEN_DAYS}"
+    )

@@ -8,6 +8,7 @@ from crontask import cron
 from django.tasks import task
 from django.utils import timezone
 
+from itline.core import webhook_tasks  # noqa: F401  (the scheduler finds the webhook sweep here)
 from itline.core.models import WorkerHeartbeat
 
 

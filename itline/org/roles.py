@@ -82,7 +82,10 @@ _AGENT = (
     *_VIEW_ORG,
     *_VIEW_STRUCTURE,
     *_OPERATE,
+    "relations.view_agreement",
 )
+# Agreements (SLAs): service owners agree them with customers; administrators also delete.
+_MANAGE_AGREEMENTS = ("relations.add_agreement", "relations.change_agreement")
 _MANAGE_FUNCTIONS = (
     "org.add_function",
     "org.change_function",
@@ -139,14 +142,16 @@ ROLES: tuple[Role, ...] = (
         "Technician",
         "Works on incidents, problems, changes; keeps components up to date.",
         False,
-        (*_AGENT, *_MANAGE_COMPONENTS, "operation.add_problem"),
+        # Technicians investigate: they raise problems and write the analysis and workaround.
+        (*_AGENT, *_MANAGE_COMPONENTS, "operation.add_problem", "operation.change_problem"),
     ),
     Role(
         "incident_manager",
         "Incident manager",
         "Owns the incident process; major incidents.",
         False,
-        _AGENT,
+        # A major incident usually gets a problem raised for its cause.
+        (*_AGENT, "operation.add_problem"),
     ),
     Role(
         "problem_manager",
@@ -173,6 +178,7 @@ ROLES: tuple[Role, ...] = (
             *_MANAGE_SERVICES,
             "cmdb.add_relation",
             "cmdb.delete_relation",
+            *_MANAGE_AGREEMENTS,
         ),
     ),
     Role(
@@ -200,6 +206,8 @@ ROLES: tuple[Role, ...] = (
             *_MANAGE_PROBLEMS,
             "delivery.change_improvement",
             "operation.change_priorityrule",
+            *_MANAGE_AGREEMENTS,
+            "relations.delete_agreement",
         ),
     ),
 )
