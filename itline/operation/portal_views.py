@@ -355,9 +355,6 @@ def _render_request(
     state = request_state(req)
     talk = conversation(req, person)
     state_text = state["text"]
-    last = next((i for i in reversed(talk) if i["type"] == "message"), None)
-    if req.status == RequestStatus.WAITING_FOR_REQUESTER and last and last["mine"]:
-        state_text = "You have replied; the service desk will continue shortly."
     return render(
         request,
         "operation/portal/request_detail.html",

@@ -302,12 +302,14 @@ def test_replying_on_a_resolved_request_reopens_it(world, rita):
     assert "the request is open again" in text(rita.get(response["Location"]))
 
 
-def test_a_reply_while_the_desk_waits_for_me_says_i_have_answered(world, rita):
+def test_a_reply_while_the_desk_waits_for_me_hands_the_request_back_to_the_desk(world, rita):
     req = ops.create_request(by=world.rita, title="Order a headset")
     ops.set_request_status(req, by=world.dana, status=RequestStatus.WAITING_FOR_REQUESTER)
     assert "Please reply below" in text(rita.get(f"/portal/requests/{req.reference}/"))
     rita.post(f"/portal/requests/{req.reference}/reply/", {"reply-body": "Wireless, please."})
-    assert "You have replied" in text(rita.get(f"/portal/requests/{req.reference}/"))
+    req.refresh_from_db()
+    assert req.status == RequestStatus.IN_PROGRESS
+    assert "Please reply below" not in text(rita.get(f"/portal/requests/{req.reference}/"))
 
 
 def test_files_can_be_added_later_and_download_as_attachments(world, rita):
