@@ -35,4 +35,4 @@ def _dispatch(
         from itline.core import webhooks
     except ImportError:  # webhooks land in the same change set
         return
-    webhooks.emit_for(label, pk, event)
+    webhooks.emit_for(label, pk, event, changes=changes, extra=extra)

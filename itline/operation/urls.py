@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from itline.operation import sla_views
 from itline.operation.views import incidents, queues, requests
 
 app_name = "operation"
@@ -14,6 +15,7 @@ urlpatterns = [
     path("incidents/bulk-assign/", queues.incident_bulk_assign, name="incident-bulk-assign"),
     path("incidents/<str:ref>/", incidents.incident_detail, name="incident-detail"),
     path("incidents/<str:ref>/edit/", incidents.incident_edit, name="incident-edit"),
+    path("incidents/<str:ref>/sla/", sla_views.incident_sla, name="incident-sla"),
     path("incidents/<str:ref>/badge/", incidents.incident_badge, name="incident-badge"),
     path("incidents/<str:ref>/assign/", incidents.incident_assign, name="incident-assign"),
     path("incidents/<str:ref>/assign-me/", incidents.incident_assign_me, name="incident-assign-me"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from itline.core.models import ReferencedRecord, Record
+from itline.core.models import Record, ReferencedRecord
 
 
 class PauseState(models.TextChoices):
@@ -121,8 +121,8 @@ class Agreement(ReferencedRecord):
                 Agreement.objects.filter(
                     active=True,
                     is_default=False,
-                    customer_id=self.customer_id,
-                    service_id=self.service_id,
+                    # None means IS NULL here: "every customer" clashes only with itself.
+                    **{"customer_id": self.customer_id, "service_id": self.service_id},
                 )
                 .exclude(pk=self.pk)
                 .first()
@@ -166,9 +166,13 @@ class AgreementTarget(Record):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ValidationError({field: "Give a target of at least one business minute."})
-        if self.response_minutes and self.resolution_minutes and (
-            self.response_minutes > self.resolution_minutes
+        if (
+            self.response_minutes
+            and self.resolution_minutes
+            and (self.response_minutes > self.resolution_minutes)
         ):
             raise ValidationError(
-                {"response_minutes": "The response target cannot be longer than the resolution target."}
+                {
+                    "response_minutes": "The response target cannot be longer than the resolution target."
+                }
             )

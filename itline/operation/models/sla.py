@@ -37,6 +37,19 @@ class SlaClock(models.Model):
         indexes = [
             models.Index(fields=["state", "warn_at"], name="sla_clock_warn"),
             models.Index(fields=["state", "due_at"], name="sla_clock_due"),
+            # The breach scan reads only thresholds passed but not yet notified; these hold
+            # just those candidates, so a scan costs the same with any backlog of breached
+            # open clocks (itline.operation.sla.scan, benchmarks/sla.py).
+            models.Index(
+                fields=["warn_at"],
+                condition=models.Q(warned_at__isnull=True, warn_at__isnull=False),
+                name="sla_clock_warn_pending",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(breached_at__isnull=True, due_at__isnull=False),
+                name="sla_clock_due_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -155,6 +155,27 @@ def expected_version(form: forms.Form) -> int | None:
 # --- SLA badge ------------------------------------------------------------------------------
 
 
+_TERMS: dict[str, Any] = {"cache": None, "at": 0.0}
+
+
+def business_left_seconds(clock: Any, now: dt.datetime) -> float:
+    """Business seconds until the clock's target. Agreements and calendars are cached per
+    process for a minute: lists show many rows with few agreements, and a label that is a
+    minute behind an agreement edit is harmless (the stored due time is exact)."""
+    import time
+
+    from itline.operation import sla
+
+    from django.conf import settings
+
+    # Tests roll back and reuse ids: no cache across them.
+    ttl = 0 if settings.TESTING else 60
+    if _TERMS["cache"] is None or time.monotonic() - _TERMS["at"] >= ttl:
+        _TERMS["cache"] = sla.TermsCache()
+        _TERMS["at"] = time.monotonic()
+    return sla.business_minutes_left(clock, now=now, cache=_TERMS["cache"]) * 60
+
+
 def sla_badge(clocks: Iterable[Any], now: dt.datetime | None = None) -> dict[str, str] | None:
     """The one clock an agent must watch, as a pill: the running clock due first (time left
     to its target), else a paused one (business time left), else the outcome."""
@@ -177,6 +198,8 @@ def sla_badge(clocks: Iterable[Any], now: dt.datetime | None = None) -> dict[str
                 "kind": kind,
             }
         tone = "amber" if clock.warn_at is not None and clock.warn_at <= now else "green"
+        # Time left in business time of the agreement's calendar (what the target counts).
+        left = business_left_seconds(clock, now)
         return {
             "tone": tone,
             "label": f"{compact_duration(left)} left",
