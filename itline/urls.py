@@ -11,8 +11,14 @@ from itline.core import views as core_views
 from itline.core.api import api
 from itline.core.api import router as core_router
 from itline.core.api_calendars import router as calendar_router
+from itline.core.api_webhooks import router as webhook_router
 from itline.core.auth import LoginView, password_reset_view
+from itline.delivery.api import router as delivery_router
+from itline.operation.api import router as operation_router
+from itline.operation.problems_api import router as problems_router
+from itline.operation.sla_api import router as sla_router
 from itline.org.api import router as org_router
+from itline.relations.api import router as relations_router
 
 api.add_router("/", core_router)
 api.add_router("/", org_router)
@@ -20,6 +26,12 @@ api.add_router("/", calendar_router)
 api.add_router("/", impact_router)
 api.add_router("/", cmdb_router)
 api.add_router("/", exchange_router)
+api.add_router("/", relations_router)
+api.add_router("/", operation_router)
+api.add_router("/", sla_router)
+api.add_router("/", problems_router)
+api.add_router("/", delivery_router)
+api.add_router("/", webhook_router)
 
 handler403 = "itline.core.views.error_403"
 handler404 = "itline.core.views.error_404"
@@ -74,6 +86,13 @@ urlpatterns = [
     ),
     path("org/", include("itline.org.urls")),
     path("structure/", include("itline.cmdb.urls")),
+    path("", include("itline.operation.urls")),
+    path("", include("itline.operation.problem_urls")),
+    path("portal/", include("itline.operation.portal_urls")),
+    path("", include("itline.operation.notify_urls")),
+    path("agreements/", include("itline.relations.urls")),
+    path("improvements/", include("itline.delivery.urls")),
+    path("webhooks/", include("itline.core.webhook_urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", core_views.healthz, name="healthz"),
