@@ -17,7 +17,7 @@ commands:
                (--no-worker to run the web server only); serves static files
   worker       run background tasks and the periodic scheduler (--no-scheduler)
   migrate      create or upgrade the database schema
-  demo         load the demo organisation and service structure (--reset, --if-empty)
+  demo         load the demo organisation, structure, agreements and 90 days of service desk history
   createuser   create a person with a login and roles
   token        create, list and revoke API tokens (token create|list|revoke)
   check        check the configuration and the database connection
@@ -25,6 +25,8 @@ commands:
   import       load structure files (--dry-run shows the diff; --prune) or a CSV of components
   mail         receive service desk e-mail: SMTP listener on MAIL_LISTEN (--listen HOST:PORT),
                --imap also polls IMAP_URL, --once polls it once (docs/email.md)
+  sla          SLA clocks: recompute (--incident REF, --agreement REF, --all) after a
+               calendar, holiday or agreement edit; scan (warnings and breaches now)
   help CMD     show the options of one command
 
 Every Django management command (dbshell, shell, collectstatic, ...) works too.
