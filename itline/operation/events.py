@@ -28,11 +28,11 @@ def publish(
 def _dispatch(
     label: str, pk: Any, event: str, actor_id: Any, changes: dict[str, Any], extra: dict[str, Any]
 ) -> None:
+    from itline.core import webhooks
     from itline.operation import notify
 
-    notify.on_event(label, pk, event, actor_id=actor_id, changes=changes, extra=extra)
+    # Each side effect is independent: a failing mail task must not cost the webhook.
     try:
-        from itline.core import webhooks
-    except ImportError:  # webhooks land in the same change set
-        return
-    webhooks.emit_for(label, pk, event, changes=changes, extra=extra)
+        notify.on_event(label, pk, event, actor_id=actor_id, changes=changes, extra=extra)
+    finally:
+        webhooks.emit_for(label, pk, event, changes=changes, extra=extra)
