@@ -158,6 +158,12 @@ def expected_version(form: forms.Form) -> int | None:
 _TERMS: dict[str, Any] = {"cache": None, "at": 0.0}
 
 
+def forget_terms(**kwargs: Any) -> None:
+    """Saving an agreement, a target or a calendar in this process drops the cache at once
+    (other processes follow within the minute)."""
+    _TERMS["cache"] = None
+
+
 def business_left_seconds(clock: Any, now: dt.datetime) -> float:
     """Business seconds until the clock's target. Agreements and calendars are cached per
     process for a minute: lists show many rows with few agreements, and a label that is a
@@ -166,11 +172,7 @@ def business_left_seconds(clock: Any, now: dt.datetime) -> float:
 
     from itline.operation import sla
 
-    from django.conf import settings
-
-    # Tests roll back and reuse ids: no cache across them.
-    ttl = 0 if settings.TESTING else 60
-    if _TERMS["cache"] is None or time.monotonic() - _TERMS["at"] >= ttl:
+    if _TERMS["cache"] is None or time.monotonic() - _TERMS["at"] >= 60:
         _TERMS["cache"] = sla.TermsCache()
         _TERMS["at"] = time.monotonic()
     return sla.business_minutes_left(clock, now=now, cache=_TERMS["cache"]) * 60
