@@ -309,7 +309,12 @@ for _name, _value in (
 
 # Demo data loaders, in dependency order (`itline demo`); each module has steps(),
 # is_loaded(), reset() and optionally print_summary(console).
-DEMO_MODULES = ["itline.org.demo", "itline.cmdb.demo"]
+DEMO_MODULES = [
+    "itline.org.demo",
+    "itline.cmdb.demo",
+    "itline.relations.demo",
+    "itline.operation.demo",
+]
 # Largest structure file `itline import` and the import API accept.
 ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 # Record types the global search looks in; each module has sources(user).

@@ -1,12 +1,15 @@
 """The requester portal, mounted at /portal/: own requests and incidents only."""
 
 from django.urls import path
+from django.views.generic import RedirectView
 
 from itline.operation import portal_views as views
 
 app_name = "portal"
 
 urlpatterns = [
+    # The portal's home is the site's home page for portal users.
+    path("", RedirectView.as_view(pattern_name="home", permanent=False), name="home"),
     path("requests/", views.request_list, name="request-list"),
     path("requests/new/", views.request_create, name="request-create"),
     path("requests/<str:ref>/", views.request_detail, name="request-detail"),

@@ -169,3 +169,9 @@ def test_files_an_agent_added_without_a_public_message_stay_internal(world, rita
     assert "guide.pdf" in page and "dump.log" not in page
     assert rita.get(f"/portal/files/{internal.pk}/").status_code == 404
     assert rita.get(f"/portal/files/{shared.pk}/").status_code == 200
+
+
+def test_the_portal_address_leads_to_the_portal_home(client):
+    response = client.get("/portal/")
+    assert response.status_code == 302
+    assert response["Location"] == "/"
