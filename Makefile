@@ -6,12 +6,14 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export ITLINE_EMBEDDED := true
 
-.PHONY: run test install uv lint typecheck format check-migrations bench clean help
+.PHONY: run test install uv lint typecheck format check-migrations bench bench-operation clean help
 
 help:
 	@echo "make run    install, create the SQLite database under var/, load the demo, start itline"
 	@echo "make test   install and run the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make bench  run the impact benchmark (benchmarks/README.md)"
+	@echo "make bench-operation  queue pages, incident API and SLA breach scan on 1,000,000 incidents"
+	@echo "                      (BENCH_ARGS=\"--incidents 50000\" for a quick run; DATABASE_URL=postgres://... adds PostgreSQL)"
 	@echo "make lint | typecheck | format | check-migrations | clean"
 
 uv:
@@ -49,6 +51,9 @@ check-migrations: install
 
 bench: install
 	@$(UV) run --frozen python -m benchmarks.impact $(BENCH_ARGS)
+
+bench-operation: install
+	@$(UV) run --frozen python -m benchmarks.operation $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv var test-results .pytest_cache .mypy_cache .ruff_cache
