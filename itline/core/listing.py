@@ -52,6 +52,18 @@ class ListSpec:
     create_label: str = "New"
     empty_text: str = "Nothing here yet."
     extra: dict[str, Any] = field(default_factory=dict)
+    # Count at most this many rows (shown as "1,000+"): a COUNT over every open record of a
+    # large installation costs more than the page itself. None: exact counts.
+    count_cap: int | None = None
+
+
+def capped_count(qs: QuerySet[Any], cap: int | None) -> tuple[int, bool]:
+    """``(count, capped)``: the number of rows, counting at most ``cap`` (a LIMIT in a
+    subquery, so the database stops early)."""
+    if cap is None:
+        return qs.count(), False
+    n = qs.order_by()[: cap + 1].count()
+    return (cap, True) if n > cap else (n, False)
 
 
 def _url(params: Mapping[str, str | None]) -> str:
@@ -122,10 +134,12 @@ def render_list(request: HttpRequest, spec: ListSpec, queryset: QuerySet[Model])
             )
         columns.append(entry)
     filtered = bool(q) or any(c["value"] for c in chips)
+    count, count_capped = capped_count(qs, spec.count_cap)
     context = {
         "spec": spec,
         "rows": page.items,
-        "count": qs.count(),
+        "count": count,
+        "count_capped": count_capped,
         "q": q,
         "sort": sort,
         "chips": chips,

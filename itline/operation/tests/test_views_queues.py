@@ -317,3 +317,15 @@ def test_the_lookup_suggests_records_by_reference_or_name(world):
     )
     assert "Mail" in body
     assert world["client"].get("/desk/lookup/spaceship/?q=x").status_code == 404
+
+
+def test_counts_stop_at_the_cap_and_say_so(world, monkeypatch):
+    from itline.operation.views import queues
+
+    monkeypatch.setattr(queues, "COUNT_CAP", 3)
+    monkeypatch.setattr(queues.INCIDENTS.spec, "count_cap", 3)
+    for i in range(5):
+        make_incident(f"capped {i}", by=world["tom"], service=world["mail"])
+    page = world["client"].get("/incidents/").content.decode()
+    assert "3+</strong>" in page
+    assert '<span class="count">3+</span>' in page

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from itline.core.listing import Column, ListSpec, render_list
+from itline.core.listing import Column, ListSpec, capped_count, render_list
 from itline.core.record_views import require_agent
 from itline.core.saved_views import SavedView, clean_query
 from itline.operation import filters as flt
@@ -33,6 +33,10 @@ from itline.operation.models import Incident, ServiceRequest
 from itline.operation.views.common import VERB_ERRORS, describe, safe_next
 
 BULK_LIMIT = 200  # rows one bulk action may touch (a page is at most 50; selections add up)
+
+# Tabs and the result count stop counting here ("1,000+"): exact counts of every open
+# incident of a large installation cost more than the page (benchmarks/operation.py).
+COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ INCIDENTS = DeskList(
     bulk_url_name="operation:incident-bulk-assign",
     noun_one="incident",
     spec=ListSpec(
+        count_cap=COUNT_CAP,
         title="Incidents",
         template="operation/incidents/list.html",
         search_fields=("title", "reference", "description"),
@@ -139,6 +144,7 @@ REQUESTS = DeskList(
     bulk_url_name="operation:request-bulk-assign",
     noun_one="service request",
     spec=ListSpec(
+        count_cap=COUNT_CAP,
         title="Service requests",
         template="operation/requests/list.html",
         search_fields=("title", "reference", "description"),
@@ -184,7 +190,7 @@ def render_desk_list(request: HttpRequest, desk: DeskList) -> HttpResponse:
                 "slug": q.slug,
                 "label": q.label,
                 "current": q.slug == queue.slug,
-                "count": visible.filter(cond).count() if q.counted else None,
+                "count": capped_count(visible.filter(cond), COUNT_CAP) if q.counted else None,
                 "url": _query(params, queue="" if q.slug == desk.queues[0].slug else q.slug),
             }
         )
