@@ -122,6 +122,9 @@ INCIDENT_OPEN = frozenset(
         IncidentStatus.ON_HOLD,
     }
 )
+# The same, in a fixed order: queries must spell "status IN (...)" exactly as the partial
+# queue indexes do, or SQLite and PostgreSQL cannot prove the index covers them.
+INCIDENT_OPEN_ORDERED: tuple[str, ...] = tuple(sorted(str(s) for s in INCIDENT_OPEN))
 
 
 class HoldReason(models.TextChoices):

@@ -258,6 +258,8 @@ class History:
         for _, records in self._collections():
             for record in records:
                 for fld in record._meta.concrete_fields:
+                    if fld.generated:
+                        continue  # the database derives it (Incident.is_open)
                     value = getattr(record, fld.attname)
                     if isinstance(value, Later):
                         setattr(record, fld.attname, value.make())

@@ -50,7 +50,7 @@ class DeskList:
     add_perm: str
     create_url_name: str
     queues: tuple[flt.Queue, ...]
-    open_statuses: frozenset[str]
+    open_statuses: tuple[str, ...]
     filters: Callable[[HttpRequest], tuple[Any, ...]]
     base: Callable[[Any], QuerySet[Any]]
     assign: Callable[..., Any]
