@@ -375,6 +375,4 @@ class BusinessCalendar(ReferencedRecord):
 # calendar pk -> (updated_at it was built from, engine); one entry per calendar
 _ENGINES: dict[Any, tuple[Any, Any]] = {}
 from itline.core.saved_views import SavedView  # noqa: E402,F401
-
-
 from itline.core.webhook_models import WebhookDelivery, WebhookSubscription  # noqa: E402,F401

@@ -9,7 +9,9 @@ pytestmark = pytest.mark.django_db
 def test_an_administrator_registers_an_improvement_and_finds_it_in_the_register(client):
     admin = make_user("admin", "administrator")
     client.login(username=admin.username, password=PASSWORD)
-    created = client.post("/improvements/new/", {"title": "Self-service password reset", "status": "new"})
+    created = client.post(
+        "/improvements/new/", {"title": "Self-service password reset", "status": "new"}
+    )
     assert created.status_code == 302, created.content
     ref = Improvement.objects.get().reference
     listing = client.get("/improvements/?q=password")

@@ -111,4 +111,4 @@ def reopen_days() -> int:
 
 def lock(record: models.Model) -> Any:
     """Re-read the record for update inside the transaction so two writers serialise."""
-    return type(record).objects.select_for_update().get(pk=record.pk)
+    return type(record)._default_manager.select_for_update().get(pk=record.pk)

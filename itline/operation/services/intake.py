@@ -315,7 +315,7 @@ def link_request(
                 allowed=sorted(REQUEST_TRANSITIONS[current.status]),
             )
         if incident is not None:
-            if incident.merged_into_id:
+            if incident.merged_into is not None:
                 incident = incident.merged_into
             if incident.status == IncidentStatus.CLOSED:
                 raise ValidationError({"incident": f"{incident.reference} is closed."})
