@@ -20,8 +20,9 @@ def require(user: Any, perm: str) -> None:
         raise PermissionDenied(f"You are not allowed to do this ({perm}).")
 
 
-def create_record[R: Record](obj: R, *, by: Any) -> R:
-    """Validate and save a new record, journaling every initial field value."""
+def create_record[R: Record](obj: R, *, by: Any, message: str = "") -> R:
+    """Validate and save a new record, journaling every initial field value (and
+    ``message``, e.g. where the record came from)."""
     with transaction.atomic():
         actor = by if getattr(by, "pk", None) else None
         obj.created_by = actor
@@ -30,7 +31,7 @@ def create_record[R: Record](obj: R, *, by: Any) -> R:
         obj.save()
         after = journal.snapshot(obj)
         changes = {k: [None, v] for k, v in after.items() if v not in (None, "", [], {})}
-        journal.record(obj, by=by, verb=JournalEntry.Verb.CREATED, changes=changes)
+        journal.record(obj, by=by, verb=JournalEntry.Verb.CREATED, changes=changes, message=message)
     return obj
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 
 from itline.core import journal
@@ -71,6 +71,26 @@ def save_with_journal(
     record.save()
     journal.record(record, by=by, verb=verb, changes=changes, message=message)
     return changes
+
+
+def copy_state(source: Any, target: Any) -> Any:
+    """Give the caller's instance the fields of the locked, updated copy a verb worked on,
+    so the object the caller holds shows the result (and the new version)."""
+    if source is not target:
+        for f in type(source)._meta.concrete_fields:
+            setattr(target, f.attname, getattr(source, f.attname))
+        target._state.fields_cache = {}
+    return target
+
+
+def check_member(function: Any, assignee: Any) -> None:
+    """An assignee must belong to the function the record is assigned to."""
+    if (
+        assignee is not None
+        and function is not None
+        and not function.memberships.filter(person=assignee).exists()
+    ):
+        raise ValidationError({"assignee": f"{assignee} is not a member of {function.name}."})
 
 
 def customer_of(person: Person | None) -> Customer | None:

@@ -19,7 +19,7 @@ from itline.cmdb.models import Component, Service
 from itline.core import journal
 from itline.core.errors import DomainError, TransitionError
 from itline.core.models import JournalEntry
-from itline.core.services import require
+from itline.core.services import create_record, require
 from itline.operation import events, sla
 from itline.operation.choices import (
     INCIDENT_OPEN,
@@ -32,9 +32,10 @@ from itline.operation.choices import (
 from itline.operation.defaults import DEFAULT_MATRIX
 from itline.operation.models import Incident, KnownError, PriorityRule
 from itline.operation.services.common import (
-    actor,
     bump,
+    check_member,
     check_version,
+    copy_state,
     customer_of,
     guard,
     lock,
@@ -55,14 +56,6 @@ EDITABLE = {
     "workaround",
     "resolution_category",
 }
-
-
-def _copy(source: Incident, target: Incident) -> Incident:
-    if source is not target:
-        for f in Incident._meta.concrete_fields:
-            setattr(target, f.attname, getattr(source, f.attname))
-        target._state.fields_cache = {}  # type: ignore[attr-defined]
-    return target
 
 
 def priority_for(impact: int, urgency: int) -> int:
@@ -166,21 +159,12 @@ def create_incident(
             assignee=assignee,
             major=major,
             channel=channel,
-            created_by=actor(by),
-            updated_by=actor(by),
         )
         incident.agreement = _agreement_for(customer, service)
         if assignee is not None or function is not None:
             incident.status = IncidentStatus.ASSIGNED
-        incident.full_clean()
-        incident.save()
-        after = journal.snapshot(incident)
-        journal.record(
-            incident,
-            by=by,
-            verb=JournalEntry.Verb.CREATED,
-            changes={k: [None, v] for k, v in after.items() if v not in (None, "", [], {})},
-            message=f"from {request.reference}" if request is not None else "",
+        create_record(
+            incident, by=by, message=f"from {request.reference}" if request is not None else ""
         )
         sla.refresh(incident)
         events.publish(incident, "incident.created", by=by)
@@ -211,7 +195,7 @@ def update_incident(
         if changes:
             sla.refresh(current)
             events.publish(current, "incident.updated", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def assign_incident(
@@ -236,12 +220,7 @@ def assign_incident(
         function = function or current.assigned_function
         if function is None and assignee is None:
             raise ValidationError({"function": "Choose a function or a person."})
-        if (
-            assignee is not None
-            and function is not None
-            and not function.memberships.filter(person=assignee).exists()
-        ):
-            raise ValidationError({"assignee": f"{assignee} is not a member of {function.name}."})
+        check_member(function, assignee)
         before = journal.snapshot(current)
         current.assigned_function = function
         current.assignee = assignee
@@ -251,7 +230,7 @@ def assign_incident(
         if changes:
             sla.refresh(current)
             events.publish(current, "incident.assigned", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def transition_incident(
@@ -303,7 +282,7 @@ def transition_incident(
         )
         sla.refresh(current)
         events.publish(current, "incident.updated", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def acknowledge(incident: Incident, *, by: Any) -> Incident:
@@ -322,7 +301,7 @@ def acknowledge(incident: Incident, *, by: Any) -> Incident:
             assign_incident(current, by=by, function=function, assignee=me)
         if current.status in (IncidentStatus.NEW, IncidentStatus.ASSIGNED, IncidentStatus.ON_HOLD):
             transition_incident(current, by=by, status=IncidentStatus.IN_PROGRESS)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def resolve_incident(
@@ -361,7 +340,7 @@ def resolve_incident(
 
         resolve_requests_of_incident(current, by=by)
         events.publish(current, "incident.resolved", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def close_incident(incident: Incident, *, by: Any, expected_version: int | None = None) -> Incident:
@@ -381,7 +360,7 @@ def close_incident(incident: Incident, *, by: Any, expected_version: int | None 
         changes = save_with_journal(current, before, by=by, verb=JournalEntry.Verb.STATE_CHANGED)
         sla.refresh(current)
         events.publish(current, "incident.closed", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def can_reopen(incident: Incident, now: Any = None) -> bool:
@@ -432,7 +411,7 @@ def reopen_incident(
         )
         sla.refresh(current)
         events.publish(current, "incident.reopened", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def merge_incident(duplicate: Incident, *, into: Incident, by: Any) -> Incident:
@@ -483,7 +462,7 @@ def merge_incident(duplicate: Incident, *, into: Incident, by: Any) -> Incident:
         events.publish(
             current, "incident.merged", by=by, changes=changes, extra={"into": survivor.reference}
         )
-    return _copy(current, duplicate)
+    return copy_state(current, duplicate)
 
 
 def set_major(
@@ -498,7 +477,7 @@ def set_major(
         changes = save_with_journal(current, before, by=by)
         if changes:
             events.publish(current, "incident.updated", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def post_major_update(incident: Incident, *, by: Any, body: str) -> Any:
@@ -537,7 +516,7 @@ def apply_known_error(incident: Incident, known_error: KnownError, *, by: Any) -
         changes = save_with_journal(current, before, by=by)
         if changes:
             events.publish(current, "incident.updated", by=by, changes=changes)
-    return _copy(current, incident)
+    return copy_state(current, incident)
 
 
 def visible_incidents(user: Any) -> Any:

@@ -14,6 +14,7 @@ from itline.cmdb.models import Component, Service
 from itline.core import journal
 from itline.core.errors import TransitionError
 from itline.core.models import JournalEntry
+from itline.core.services import create_record
 from itline.operation import events
 from itline.operation.choices import (
     REQUEST_OPEN,
@@ -26,8 +27,9 @@ from itline.operation.choices import (
 )
 from itline.operation.models import Incident, KnownError, ServiceRequest
 from itline.operation.services.common import (
-    actor,
+    check_member,
     check_version,
+    copy_state,
     customer_of,
     guard,
     lock,
@@ -37,14 +39,6 @@ from itline.org.models import Function, Person, person_of
 
 CHANGE = "operation.change_servicerequest"
 EDITABLE = {"title", "description", "request_type", "service"}
-
-
-def _copy(source: ServiceRequest, target: ServiceRequest) -> ServiceRequest:
-    if source is not target:
-        for f in ServiceRequest._meta.concrete_fields:
-            setattr(target, f.attname, getattr(source, f.attname))
-        target._state.fields_cache = {}  # type: ignore[attr-defined]
-    return target
 
 
 def is_requester(user: Any, req: ServiceRequest) -> bool:
@@ -103,18 +97,8 @@ def create_request(
             customer=customer_of(requester),
             service=service,
             assigned_function=service_desk(),
-            created_by=actor(by),
-            updated_by=actor(by),
         )
-        req.full_clean()
-        req.save()
-        after = journal.snapshot(req)
-        journal.record(
-            req,
-            by=by,
-            verb=JournalEntry.Verb.CREATED,
-            changes={k: [None, v] for k, v in after.items() if v not in (None, "", [], {})},
-        )
+        create_record(req, by=by)
         events.publish(req, "request.created", by=by)
     return req
 
@@ -141,7 +125,7 @@ def update_request(
         changes = save_with_journal(current, before, by=by)
         if changes:
             events.publish(current, "request.updated", by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def assign_request(
@@ -164,12 +148,7 @@ def assign_request(
         function = function or current.assigned_function
         if function is None and assignee is None:
             raise ValidationError({"function": "Choose a function or a person."})
-        if (
-            assignee is not None
-            and function is not None
-            and not function.memberships.filter(person=assignee).exists()
-        ):
-            raise ValidationError({"assignee": f"{assignee} is not a member of {function.name}."})
+        check_member(function, assignee)
         before = journal.snapshot(current)
         current.assigned_function = function
         current.assignee = assignee
@@ -178,7 +157,7 @@ def assign_request(
         changes = save_with_journal(current, before, by=by, verb=JournalEntry.Verb.ASSIGNED)
         if changes:
             events.publish(current, "request.updated", by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def set_request_status(
@@ -204,7 +183,7 @@ def set_request_status(
         current.status = status
         changes = save_with_journal(current, before, by=by, verb=JournalEntry.Verb.STATE_CHANGED)
         events.publish(current, "request.updated", by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def _resolve(current: ServiceRequest, *, by: Any, outcome: str, answer: str = "") -> dict[str, Any]:
@@ -237,7 +216,7 @@ def answer_request(
         check_version(current, expected_version)
         changes = _resolve(current, by=by, outcome=outcome, answer=answer.strip())
         events.publish(current, "request.resolved", by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def convert_request_to_incident(
@@ -291,7 +270,7 @@ def convert_request_to_incident(
             message=f"turned into {incident.reference}",
         )
         events.publish(current, "request.updated", by=by, changes=changes)
-    _copy(current, req)
+    copy_state(current, req)
     return incident
 
 
@@ -339,7 +318,7 @@ def link_request(
             )
             event = "request.resolved"
         events.publish(current, event, by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def close_request(req: ServiceRequest, *, by: Any) -> ServiceRequest:
@@ -369,7 +348,7 @@ def close_request(req: ServiceRequest, *, by: Any) -> ServiceRequest:
             from itline.operation.services.incidents import close_incident
 
             close_incident(incident, by=None)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def reopen_request(req: ServiceRequest, *, by: Any, reason: str = "") -> ServiceRequest:
@@ -402,7 +381,7 @@ def reopen_request(req: ServiceRequest, *, by: Any, reason: str = "") -> Service
                     incident, by=None, reason=f"{current.reference} reopened by the requester"
                 )
         events.publish(current, "request.updated", by=by, changes=changes)
-    return _copy(current, req)
+    return copy_state(current, req)
 
 
 def resolve_requests_of_incident(incident: Incident, *, by: Any) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from itline.cmdb.models import Component, Service
 from itline.core import journal
 from itline.core.models import JournalEntry
-from itline.core.services import require
+from itline.core.services import create_record, require
 from itline.operation import events
 from itline.operation.choices import PROBLEM_TRANSITIONS, ProblemStatus
 from itline.operation.models import Incident, KnownError, Problem
@@ -65,18 +65,8 @@ def create_problem(
             owner_function=owner_function,
             priority=priority,
             symptoms=symptoms,
-            created_by=actor(by),
-            updated_by=actor(by),
         )
-        problem.full_clean()
-        problem.save()
-        after = journal.snapshot(problem)
-        journal.record(
-            problem,
-            by=by,
-            verb=JournalEntry.Verb.CREATED,
-            changes={k: [None, v] for k, v in after.items() if v not in (None, "", [], {})},
-        )
+        create_record(problem, by=by)
         for incident in incidents:
             link_incident_to_problem(incident, problem, by=by)
         events.publish(problem, "problem.created", by=by)
@@ -189,18 +179,8 @@ def create_known_error(
             problem=problem,
             service=service,
             component=component,
-            created_by=actor(by),
-            updated_by=actor(by),
         )
-        known.full_clean()
-        known.save()
-        after = journal.snapshot(known)
-        journal.record(
-            known,
-            by=by,
-            verb=JournalEntry.Verb.CREATED,
-            changes={k: [None, v] for k, v in after.items() if v not in (None, "", [], {})},
-        )
+        create_record(known, by=by)
         events.publish(known, "known_error.created", by=by)
     return known
 
