@@ -32,12 +32,16 @@ class OperationConfig(AppConfig):
         )
         from django.db.models.signals import post_delete, post_save
 
-        from itline.operation.views.common import forget_terms
+        from itline.operation.sla import forget_shared_terms
 
         # Cache invalidation only (no business logic): the SLA badge caches calendars.
         for model in ("relations.Agreement", "relations.AgreementTarget", "core.BusinessCalendar"):
-            post_save.connect(forget_terms, sender=model, dispatch_uid=f"sla-badge-{model}-save")
-            post_delete.connect(forget_terms, sender=model, dispatch_uid=f"sla-badge-{model}-del")
+            post_save.connect(
+                forget_shared_terms, sender=model, dispatch_uid=f"sla-badge-{model}-save"
+            )
+            post_delete.connect(
+                forget_shared_terms, sender=model, dispatch_uid=f"sla-badge-{model}-del"
+            )
         register_payload("operation.incident", _api_shape("IncidentOut"))
         register_payload("operation.servicerequest", _api_shape("RequestOut"))
         problems = "itline.operation.problems_api"

@@ -391,6 +391,26 @@ def business_minutes_left(clock: Any, *, now: datetime | None = None, cache: Any
     return (engine or TWENTY_FOUR_SEVEN).business_minutes_between(now, clock.due_at)
 
 
+_SHARED: dict[str, Any] = {"cache": None, "at": 0.0}
+
+
+def shared_terms() -> TermsCache:
+    """A per-process cache of agreements and calendars for display (the SLA badge of list
+    rows): lists show many rows with few agreements, and a label a minute behind an
+    agreement edit is harmless (stored due times are exact). Renewed every minute, and at
+    once when this process saves an agreement, a target or a calendar."""
+    import time
+
+    if _SHARED["cache"] is None or time.monotonic() - _SHARED["at"] >= 60:
+        _SHARED["cache"] = TermsCache()
+        _SHARED["at"] = time.monotonic()
+    return _SHARED["cache"]  # type: ignore[no-any-return]
+
+
+def forget_shared_terms(**kwargs: Any) -> None:
+    _SHARED["cache"] = None
+
+
 # --- the breach scan ------------------------------------------------------------------------
 
 

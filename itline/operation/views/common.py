@@ -155,27 +155,11 @@ def expected_version(form: forms.Form) -> int | None:
 # --- SLA badge ------------------------------------------------------------------------------
 
 
-_TERMS: dict[str, Any] = {"cache": None, "at": 0.0}
-
-
-def forget_terms(**kwargs: Any) -> None:
-    """Saving an agreement, a target or a calendar in this process drops the cache at once
-    (other processes follow within the minute)."""
-    _TERMS["cache"] = None
-
-
 def business_left_seconds(clock: Any, now: dt.datetime) -> float:
-    """Business seconds until the clock's target. Agreements and calendars are cached per
-    process for a minute: lists show many rows with few agreements, and a label that is a
-    minute behind an agreement edit is harmless (the stored due time is exact)."""
-    import time
-
+    """Business seconds until the clock's target, on the per-process calendar cache."""
     from itline.operation import sla
 
-    if _TERMS["cache"] is None or time.monotonic() - _TERMS["at"] >= 60:
-        _TERMS["cache"] = sla.TermsCache()
-        _TERMS["at"] = time.monotonic()
-    return sla.business_minutes_left(clock, now=now, cache=_TERMS["cache"]) * 60
+    return sla.business_minutes_left(clock, now=now, cache=sla.shared_terms()) * 60
 
 
 def sla_badge(clocks: Iterable[Any], now: dt.datetime | None = None) -> dict[str, str] | None:
