@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "itline.cmdb",
     "itline.relations",
     "itline.operation",
+    "itline.transition",
     "itline.delivery",
 ]
 

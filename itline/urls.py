@@ -14,11 +14,17 @@ from itline.core.api_calendars import router as calendar_router
 from itline.core.api_webhooks import router as webhook_router
 from itline.core.auth import LoginView, password_reset_view
 from itline.delivery.api import router as delivery_router
+from itline.operation.alerts_api import router as alerts_router
 from itline.operation.api import router as operation_router
+from itline.operation.correlation_api import router as correlation_router
+from itline.operation.maintenance_api import router as maintenance_router
 from itline.operation.problems_api import router as problems_router
 from itline.operation.sla_api import router as sla_router
 from itline.org.api import router as org_router
 from itline.relations.api import router as relations_router
+from itline.transition.api import router as transition_router
+from itline.transition.deploy_api import router as deploy_router
+from itline.transition.gate_api import router as gate_router
 
 api.add_router("/", core_router)
 api.add_router("/", org_router)
@@ -30,6 +36,13 @@ api.add_router("/", relations_router)
 api.add_router("/", operation_router)
 api.add_router("/", sla_router)
 api.add_router("/", problems_router)
+api.add_router("/", alerts_router)
+api.add_router("/", correlation_router)
+api.add_router("/", maintenance_router)
+# Fixed paths (/changes/gate, /changes/metrics) before the /changes/{ref} routes.
+api.add_router("/", gate_router)
+api.add_router("/", deploy_router)
+api.add_router("/", transition_router)
 api.add_router("/", delivery_router)
 api.add_router("/", webhook_router)
 
@@ -92,6 +105,9 @@ urlpatterns = [
     path("", include("itline.operation.notify_urls")),
     path("agreements/", include("itline.relations.urls")),
     path("improvements/", include("itline.delivery.urls")),
+    path("alerts/", include("itline.operation.alert_urls")),
+    path("maintenance/", include("itline.operation.maintenance_urls")),
+    path("", include("itline.transition.urls")),
     path("webhooks/", include("itline.core.webhook_urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

@@ -76,12 +76,75 @@ _MANAGE_PROBLEMS = (
     "operation.change_knownerror",
     "operation.change_recurrenceproposal",
 )
+# Every agent sees the alert console and maintenance, acknowledges and silences alerts, and
+# works work orders; sources, mapping and alert rules are configuration (administrators).
+_EVENTS = (
+    "operation.view_alert",
+    "operation.change_alert",
+    "operation.view_alertgroup",
+    "operation.view_eventsource",
+    "operation.view_mappingrule",
+    "operation.view_alertrule",
+    "operation.view_maintenancewindow",
+    "operation.view_maintenanceplan",
+    "operation.view_workorder",
+    "operation.change_workorder",
+)
+_MANAGE_MAINTENANCE = (
+    "operation.add_maintenancewindow",
+    "operation.change_maintenancewindow",
+    "operation.add_maintenanceplan",
+    "operation.change_maintenanceplan",
+    "operation.add_workorder",
+)
+_MANAGE_EVENTS = (
+    "operation.add_eventsource",
+    "operation.change_eventsource",
+    "operation.delete_eventsource",
+    "operation.add_mappingrule",
+    "operation.change_mappingrule",
+    "operation.delete_mappingrule",
+    "operation.add_alertrule",
+    "operation.change_alertrule",
+    "operation.delete_alertrule",
+)
+# Every agent reads the change calendar and changes and may raise a change; approving is
+# the approvers' (checked per approval), managing the process is the change manager's.
+_VIEW_TRANSITION = (
+    "transition.view_change",
+    "transition.add_change",
+    "transition.view_changetemplate",
+    "transition.view_freezewindow",
+    "transition.view_release",
+    "transition.view_deployment",
+    "transition.view_cabmeeting",
+    "transition.view_changereview",
+    "transition.add_delegation",
+)
+_MANAGE_CHANGES = (
+    "transition.change_change",
+    "transition.add_changetemplate",
+    "transition.change_changetemplate",
+    "transition.add_freezewindow",
+    "transition.change_freezewindow",
+    "transition.delete_freezewindow",
+    "transition.add_release",
+    "transition.change_release",
+    "transition.add_cabmeeting",
+    "transition.change_cabmeeting",
+    "transition.change_approvalpolicy",
+    "transition.view_approvalpolicy",
+    "transition.change_changereview",
+    "transition.change_changeincidentlink",
+)
 _AGENT = (
     "core.agent_access",
     "core.view_businesscalendar",
     *_VIEW_ORG,
     *_VIEW_STRUCTURE,
     *_OPERATE,
+    *_EVENTS,
+    *_VIEW_TRANSITION,
     "relations.view_agreement",
 )
 # Agreements (SLAs): service owners agree them with customers; administrators also delete.
@@ -143,7 +206,13 @@ ROLES: tuple[Role, ...] = (
         "Works on incidents, problems, changes; keeps components up to date.",
         False,
         # Technicians investigate: they raise problems and write the analysis and workaround.
-        (*_AGENT, *_MANAGE_COMPONENTS, "operation.add_problem", "operation.change_problem"),
+        (
+            *_AGENT,
+            *_MANAGE_COMPONENTS,
+            *_MANAGE_MAINTENANCE,
+            "operation.add_problem",
+            "operation.change_problem",
+        ),
     ),
     Role(
         "incident_manager",
@@ -165,7 +234,7 @@ ROLES: tuple[Role, ...] = (
         "Change manager",
         "Owns change enablement; chairs the CAB.",
         False,
-        (*_AGENT, *_MANAGE_FUNCTIONS),
+        (*_AGENT, *_MANAGE_FUNCTIONS, *_MANAGE_CHANGES, *_MANAGE_MAINTENANCE),
     ),
     Role(
         "service_owner",
@@ -202,6 +271,9 @@ ROLES: tuple[Role, ...] = (
             "core.add_businesscalendar",
             "core.change_businesscalendar",
             *_MANAGE_WEBHOOKS,
+            *_MANAGE_EVENTS,
+            *_MANAGE_MAINTENANCE,
+            *_MANAGE_CHANGES,
             *_MANAGE_STRUCTURE,
             *_MANAGE_PROBLEMS,
             "delivery.change_improvement",
