@@ -36,6 +36,8 @@ EVENTS: tuple[tuple[str, str], ...] = (
     ("problem.created", "A problem was registered"),
     ("problem.updated", "A problem changed"),
     ("known_error.created", "A known error was recorded"),
+    ("alert_group.opened", "Correlation opened an alert group"),
+    ("alert_group.resolved", "Every alert of an alert group resolved"),
 )
 EVENT_NAMES: frozenset[str] = frozenset(name for name, _ in EVENTS)
 EVENT_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(name.split(".")[0] for name, _ in EVENTS))

@@ -24,11 +24,15 @@ class OperationConfig(AppConfig):
 
     def ready(self) -> None:
         from itline.core.webhooks import register_payload
+        from itline.operation.correlation import ensure_default_rules
         from itline.operation.defaults import ensure_priority_matrix
 
         # Infrastructure like sync_roles: runs after migrate and after a test flush.
         post_migrate.connect(
             ensure_priority_matrix, sender=self, dispatch_uid="itline.operation.defaults"
+        )
+        post_migrate.connect(
+            ensure_default_rules, sender=self, dispatch_uid="itline.operation.correlation.rules"
         )
         from django.db.models.signals import post_delete, post_save
 
@@ -47,3 +51,6 @@ class OperationConfig(AppConfig):
         problems = "itline.operation.problems_api"
         register_payload("operation.problem", _api_shape("ProblemOut", problems))
         register_payload("operation.knownerror", _api_shape("KnownErrorOut", problems))
+        register_payload(
+            "operation.alertgroup", _api_shape("GroupOut", "itline.operation.correlation_api")
+        )

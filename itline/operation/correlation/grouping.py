@@ -1,0 +1,421 @@
+"""Grouping on the service structure: which alert group a firing alert belongs to, and which
+failing component is the probable cause of a group.
+
+Two alerts are related when one's component (or service) reaches the other's through the
+impact engine within ``CORRELATION_DEPTH`` steps, in either direction: the other depends on
+it (``impact(.., "up")``) or it depends on the other (``impact(.., "down")``). A firing alert
+joins the open group that has an alert on a related node and whose last alert fired within
+``CORRELATION_WINDOW_SECONDS`` (the nearest such group; among equals the most recent). If it
+relates to several open groups, they are one situation: they merge into the oldest. A group
+that resolved within the window is taken up again by a related alert (it reopens) rather
+than a new group being made.
+
+The probable cause of a group is its most upstream failing node: the one the others depend
+on. It is kept incrementally: a joining alert whose node the current cause depends on takes
+over (a database alert arriving after its application's alert)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from itline.operation import events
+from itline.operation.correlation.decisions import clock, decide
+from itline.operation.models import Alert, AlertGroup, AlertRule
+from itline.operation.models.alerts import AlertGroupStatus
+
+SHOWN_PATH = 8  # nodes of a path spelled out in an explanation
+
+
+def depth() -> int:
+    return int(getattr(settings, "CORRELATION_DEPTH", 3))
+
+
+def window() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "CORRELATION_WINDOW_SECONDS", 600)))
+
+
+@dataclass
+class Batch:
+    """What one correlation run knows: the alerts it holds (one object per alert, so every
+    change lands on the object that is saved), the groups it loaded or made, and what
+    changed in each group for the incident step."""
+
+    now: datetime
+    rules: list[AlertRule]
+    depth: int = field(default_factory=depth)
+    window: timedelta = field(default_factory=window)
+    alerts: dict[int, Alert] = field(default_factory=dict)
+    dirty: set[int] = field(default_factory=set)
+    groups: dict[int, AlertGroup] = field(default_factory=dict)
+    group_nodes: dict[int, set[int]] = field(default_factory=dict)
+    node_groups: dict[int, set[int]] = field(default_factory=dict)  # the inverse index
+    candidates_loaded: bool = False
+    touched: set[int] = field(default_factory=set)
+    joined: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    left: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    created: set[int] = field(default_factory=set)
+    cause_changed: dict[int, int | None] = field(default_factory=dict)
+    merged: set[int] = field(default_factory=set)
+    names: dict[int, str] = field(default_factory=dict)
+    reach_cache: dict[tuple[int, str], Any] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    # --- the structure ---------------------------------------------------------------
+
+    def reach(self, node: int, direction: str) -> Any:
+        key = (node, direction)
+        found = self.reach_cache.get(key)
+        if found is None:
+            from itline.cmdb.impact import impact
+
+            found = impact([node], direction, depth=self.depth)
+            self.reach_cache[key] = found
+        return found
+
+    def name(self, node: int | None) -> str:
+        if node is None:
+            return "(unmapped)"
+        if node not in self.names:
+            self.remember_names([node])
+        return self.names.get(node, f"node {node}")
+
+    def remember_names(self, nodes: list[int]) -> None:
+        from itline.cmdb.models import Node
+
+        missing = [n for n in nodes if n not in self.names]
+        if missing:
+            self.names.update(Node.objects.filter(pk__in=missing).values_list("id", "name"))
+
+    def chain(self, path: list[int]) -> str:
+        """``app-1 → vm-3 → db-1`` (read: depends on), shortened in the middle."""
+        self.remember_names(path)
+        names = [self.name(n) for n in path]
+        if len(names) > SHOWN_PATH:
+            names = [*names[: SHOWN_PATH - 2], "…", names[-1]]
+        return " → ".join(names)
+
+    # --- groups ------------------------------------------------------------------------
+
+    def group(self, group_id: int) -> AlertGroup | None:
+        if group_id not in self.groups:
+            found = AlertGroup.objects.filter(pk=group_id).first()
+            if found is None:
+                return None
+            self.groups[group_id] = found
+            for node in _nodes_of([group_id]).get(group_id, set()):
+                self.add_node(group_id, node)
+        return self.groups[group_id]
+
+    def load_candidates(self, since: datetime) -> None:
+        """Mapped groups that may take a related alert: open ones with a recent alert and
+        ones resolved within the window. Loaded once per run; new groups are added as made."""
+        if self.candidates_loaded:
+            return
+        self.candidates_loaded = True
+        found = AlertGroup.objects.filter(probable_cause__isnull=False).filter(
+            Q(status=AlertGroupStatus.OPEN, last_alert_at__gte=since)
+            | Q(status=AlertGroupStatus.RESOLVED, resolved_at__gte=since)
+        )
+        fresh = [g for g in found if g.pk not in self.groups]
+        nodes = _nodes_of([g.pk for g in fresh])
+        for g in fresh:
+            self.groups[g.pk] = g
+            for node in nodes.get(g.pk, set()):
+                self.add_node(g.pk, node)
+
+    def add_node(self, group_id: int, node: int) -> None:
+        self.group_nodes.setdefault(group_id, set()).add(node)
+        self.node_groups.setdefault(node, set()).add(group_id)
+
+    def touch(self, group: AlertGroup) -> None:
+        self.touched.add(group.pk)
+
+    def mark(self, alert: Alert) -> None:
+        self.dirty.add(alert.pk)
+
+
+def _nodes_of(group_ids: list[int]) -> dict[int, set[int]]:
+    nodes: dict[int, set[int]] = defaultdict(set)
+    if not group_ids:
+        return nodes
+    rows = (
+        Alert.objects.filter(group_id__in=group_ids)
+        .values_list("group_id", "component_id", "service_id")
+        .distinct()
+    )
+    for group_id, component_id, service_id in rows:
+        node = component_id or service_id
+        if node is not None:
+            nodes[group_id].add(node)
+    return nodes
+
+
+def node_of(alert: Alert) -> int | None:
+    """The node an alert is about: its component, else its service."""
+    return alert.component_id or alert.service_id
+
+
+def title_for(alert: Alert, batch: Batch, node: int | None) -> str:
+    what = alert.name or alert.summary or "Alert"
+    where = batch.name(node) if node is not None else "an unmapped source"
+    return f"{what} on {where}"[:300]
+
+
+def _is_current(batch: Batch, group: AlertGroup, at: datetime) -> bool:
+    if group.status == AlertGroupStatus.OPEN:
+        return group.last_alert_at >= at - batch.window
+    return group.resolved_at is not None and group.resolved_at >= at - batch.window
+
+
+@dataclass
+class Relation:
+    group: AlertGroup
+    distance: int
+    node: int  # the group's node the alert relates to
+    path: list[int]  # from the alert's node to that node
+    direction: str  # "same", "up" (the group's node depends on the alert's) or "down"
+
+
+def related_groups(batch: Batch, node: int, at: datetime) -> list[Relation]:
+    """Current mapped groups with an alert on a node related to ``node``, nearest first
+    (open before resolved, then the most recent). Looks only at the nodes ``node`` reaches
+    (or only at the nodes groups have, when those are fewer), never at every group."""
+    batch.load_candidates(at - batch.window)
+    best: dict[int, Relation] = {}
+
+    def consider(group_id: int, relation: Relation) -> None:
+        group = batch.groups[group_id]
+        if group.probable_cause_id is None or group_id in batch.merged:
+            return
+        if not _is_current(batch, group, at):
+            return
+        known = best.get(group_id)
+        if known is None or relation.distance < known.distance:
+            best[group_id] = relation
+
+    for group_id in batch.node_groups.get(node, ()):
+        consider(group_id, Relation(batch.groups[group_id], 0, node, [node], "same"))
+    for direction in ("up", "down"):
+        result = batch.reach(node, direction)
+        if len(result) <= len(batch.node_groups):
+            reached = [n for n in result.impacted_ids.tolist() if n in batch.node_groups]
+        else:
+            reached = [n for n in batch.node_groups if n != node and n in result]
+        for other in reached:
+            distance = result.distance(other)
+            for group_id in batch.node_groups[other]:
+                group = batch.groups[group_id]
+                relation = Relation(group, distance, other, result.path(other), direction)
+                consider(group_id, relation)
+    found = list(best.values())
+    found.sort(
+        key=lambda r: (
+            r.distance,
+            r.group.status != AlertGroupStatus.OPEN,
+            -r.group.last_alert_at.timestamp(),
+            r.group.pk,
+        )
+    )
+    return found
+
+
+def explain(batch: Batch, relation: Relation) -> str:
+    group = relation.group
+    if relation.direction == "same":
+        return (
+            f"{group.reference} already has an alert on {batch.name(relation.node)} "
+            f"(last alert {clock(group.last_alert_at)})."
+        )
+    if relation.direction == "up":
+        reading = batch.chain(list(reversed(relation.path)))
+        how = f"{batch.name(relation.node)} depends on {batch.name(relation.path[0])}"
+    else:
+        reading = batch.chain(relation.path)
+        how = f"{batch.name(relation.path[0])} depends on {batch.name(relation.node)}"
+    return (
+        f"{how} ({reading}: {relation.distance} step(s), within the correlation depth of "
+        f"{batch.depth}), and {group.reference} had an alert on {batch.name(relation.node)} "
+        f"at {clock(group.last_alert_at)}, within the {int(batch.window.total_seconds())} s "
+        "window."
+    )
+
+
+# --- placing an alert ----------------------------------------------------------------------
+
+
+def place(batch: Batch, alert: Alert) -> AlertGroup:
+    """Put a firing alert in its group: its own current group, a related one, or a new one."""
+    node = node_of(alert)
+    at = alert.changed_at
+    own = batch.group(alert.group_id) if alert.group_id else None
+    if own is not None and own.pk not in batch.merged and _is_current(batch, own, at):
+        if own.status == AlertGroupStatus.RESOLVED:
+            _reopen(batch, own, alert)
+        attach(batch, own, alert, node, why="")
+        return own
+    if node is None:
+        return new_group(
+            batch,
+            alert,
+            None,
+            why=f"The alert is not mapped to a component or service, so it is grouped on its "
+            f"own (fingerprint {alert.fingerprint[:16]}). Add a mapping rule to correlate it.",
+        )
+    related = related_groups(batch, node, at)
+    if not related:
+        return new_group(
+            batch,
+            alert,
+            node,
+            why=f"No alert group has an alert on a node related to {batch.name(node)} within "
+            f"{batch.depth} step(s) in the last {int(batch.window.total_seconds())} s.",
+        )
+    best = related[0]
+    live = [r for r in related if r.group.status == AlertGroupStatus.OPEN]
+    if len(live) > 1:
+        # Several open groups are one situation: the oldest survives, keeping its incident.
+        best = min(live, key=lambda r: (r.group.opened_at, r.group.pk))
+    if best.group.status == AlertGroupStatus.RESOLVED:
+        _reopen(batch, best.group, alert)
+    for other in related:
+        if other.group.status == AlertGroupStatus.OPEN and other.group.pk != best.group.pk:
+            merge(batch, other.group, into=best.group, because=alert, node=node)
+    attach(batch, best.group, alert, node, why=explain(batch, best))
+    return best.group
+
+
+def new_group(batch: Batch, alert: Alert, node: int | None, *, why: str) -> AlertGroup:
+    group = AlertGroup(
+        title=title_for(alert, batch, node),
+        severity=alert.severity,
+        probable_cause_id=node,
+        service_id=alert.service_id,
+        opened_at=alert.changed_at,
+        last_alert_at=alert.changed_at,
+        status=AlertGroupStatus.OPEN,
+    )
+    group.decisions = []
+    decide(
+        group,
+        "opened",
+        f"First alert: {alert.name or alert.fingerprint[:16]} on {batch.name(node)}. {why}",
+        at=batch.now,
+    )
+    group.save()
+    batch.groups[group.pk] = group
+    batch.group_nodes[group.pk] = set()
+    if node is not None:
+        batch.add_node(group.pk, node)
+    batch.created.add(group.pk)
+    batch.stats["groups_opened"] += 1
+    alert.group = group
+    decide(alert, f"opened group {group.reference}", why, at=batch.now)
+    batch.mark(alert)
+    batch.joined[group.pk].append(alert)
+    batch.touch(group)
+    events.publish(group, "alert_group.opened")
+    return group
+
+
+def attach(batch: Batch, group: AlertGroup, alert: Alert, node: int | None, *, why: str) -> None:
+    if alert.group_id != group.pk:
+        alert.group = group
+        decide(alert, f"grouped into {group.reference}", why, at=batch.now)
+        batch.mark(alert)
+        batch.joined[group.pk].append(alert)
+    if alert.changed_at > group.last_alert_at:
+        group.last_alert_at = alert.changed_at
+    if node is not None:
+        batch.add_node(group.pk, node)
+        _maybe_take_over(batch, group, alert, node)
+    if group.service_id is None and alert.service_id is not None:
+        group.service_id = alert.service_id
+    batch.touch(group)
+
+
+def _maybe_take_over(batch: Batch, group: AlertGroup, alert: Alert, node: int) -> None:
+    """A joining node that the probable cause depends on is more upstream: it takes over."""
+    cause = group.probable_cause_id
+    if cause is None or cause == node:
+        return
+    path = batch.reach(node, "up").path(cause)
+    if not path:
+        return
+    batch.cause_changed.setdefault(group.pk, cause)
+    group.probable_cause_id = node
+    if alert.service_id is not None:
+        group.service_id = alert.service_id
+    group.title = title_for(alert, batch, node)
+    decide(
+        group,
+        f"probable cause is now {batch.name(node)}",
+        f"{batch.name(cause)} depends on {batch.name(node)} "
+        f"({batch.chain(list(reversed(path)))}), so {batch.name(node)} is further upstream.",
+        at=batch.now,
+    )
+
+
+def _reopen(batch: Batch, group: AlertGroup, alert: Alert) -> None:
+    gone = int((alert.changed_at - (group.resolved_at or alert.changed_at)).total_seconds())
+    group.status = AlertGroupStatus.OPEN
+    group.resolved_at = None
+    decide(
+        group,
+        "reopened",
+        f"{alert.name or alert.fingerprint[:16]} on {batch.name(node_of(alert))} fired "
+        f"{max(gone, 0)} s after the group resolved, within the "
+        f"{int(batch.window.total_seconds())} s correlation window.",
+        at=batch.now,
+    )
+    batch.stats["groups_reopened"] += 1
+    batch.touch(group)
+
+
+def merge(batch: Batch, other: AlertGroup, *, into: AlertGroup, because: Alert, node: int) -> None:
+    """Two open groups turned out to be one situation (``because`` relates to both): the
+    younger one's alerts move to the older one, which keeps or takes over the cause."""
+    Alert.objects.filter(group_id=other.pk).update(group_id=into.pk)
+    for held in batch.alerts.values():
+        if held.group_id == other.pk:
+            held.group_id = into.pk
+    for moved in batch.group_nodes.get(other.pk, set()):
+        batch.add_node(into.pk, moved)
+    batch.merged.add(other.pk)
+    why = (
+        f"{because.name or because.fingerprint[:16]} on {batch.name(node)} relates to alerts "
+        f"of both {into.reference} and {other.reference}."
+    )
+    other.status = AlertGroupStatus.RESOLVED
+    other.resolved_at = batch.now
+    other.firing_count = 0
+    decide(other, f"merged into {into.reference}", why, at=batch.now)
+    decide(into, f"took over {other.reference}", why, at=batch.now)
+    into.opened_at = min(into.opened_at, other.opened_at)
+    into.last_alert_at = max(into.last_alert_at, other.last_alert_at)
+    theirs = other.probable_cause_id
+    if theirs is not None and into.probable_cause_id is not None:
+        path = batch.reach(theirs, "up").path(into.probable_cause_id)
+        if path:
+            batch.cause_changed.setdefault(into.pk, into.probable_cause_id)
+            into.probable_cause_id = theirs
+            into.service_id = other.service_id or into.service_id
+            into.title = other.title
+            decide(
+                into,
+                f"probable cause is now {batch.name(theirs)}",
+                f"{batch.chain(list(reversed(path)))}: the cause of {other.reference} is "
+                "further upstream.",
+                at=batch.now,
+            )
+    from itline.operation.correlation.incidents import merge_incidents
+
+    merge_incidents(batch, other, into)
+    other.save()
+    batch.stats["groups_merged"] += 1
+    batch.touch(into)
