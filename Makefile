@@ -6,13 +6,15 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export ITLINE_EMBEDDED := true
 
-.PHONY: run test install uv lint typecheck format check-migrations bench bench-operation clean help
+.PHONY: run test install uv lint typecheck format check-migrations bench bench-operation bench-transition bench-events clean help
 
 help:
 	@echo "make run    install, create the SQLite database under var/, load the demo, start itline"
 	@echo "make test   install and run the whole test suite (SQLite; DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make bench  run the impact benchmark (benchmarks/README.md)"
 	@echo "make bench-operation  queue pages, incident API and SLA breach scan on 1,000,000 incidents"
+	@echo "make bench-transition collision check, risk and calendar month with 10,000 changes"
+	@echo "make bench-events     event ingestion vs Prometheus Alertmanager (SQLite; BENCH_ARGS=--postgres)"
 	@echo "                      (BENCH_ARGS=\"--incidents 50000\" for a quick run; DATABASE_URL=postgres://... adds PostgreSQL)"
 	@echo "make lint | typecheck | format | check-migrations | clean"
 
@@ -54,6 +56,12 @@ bench: install
 
 bench-operation: install
 	@$(UV) run --frozen python -m benchmarks.operation $(BENCH_ARGS)
+
+bench-events: install
+	@$(UV) run --frozen python -m benchmarks.events $(BENCH_ARGS)
+
+bench-transition: install
+	@$(UV) run --frozen python -m benchmarks.transition $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv var test-results .pytest_cache .mypy_cache .ruff_cache
