@@ -38,6 +38,9 @@ EVENTS: tuple[tuple[str, str], ...] = (
     ("known_error.created", "A known error was recorded"),
     ("alert_group.opened", "Correlation opened an alert group"),
     ("alert_group.resolved", "Every alert of an alert group resolved"),
+    ("deployment.recorded", "A pipeline recorded a deployment"),
+    ("deployment.updated", "A deployment's status changed"),
+    ("deployment.unplanned", "A production deployment no change covers"),
 )
 EVENT_NAMES: frozenset[str] = frozenset(name for name, _ in EVENTS)
 EVENT_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(name.split(".")[0] for name, _ in EVENTS))

@@ -122,6 +122,7 @@ _VIEW_TRANSITION = (
     "transition.add_delegation",
 )
 _MANAGE_CHANGES = (
+    "transition.add_deployment",
     "transition.change_change",
     "transition.add_changetemplate",
     "transition.change_changetemplate",
@@ -210,6 +211,7 @@ ROLES: tuple[Role, ...] = (
             *_AGENT,
             *_MANAGE_COMPONENTS,
             *_MANAGE_MAINTENANCE,
+            "transition.add_deployment",
             "operation.add_problem",
             "operation.change_problem",
         ),
