@@ -321,6 +321,7 @@ ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 # Record types the global search looks in; each module has sources(user).
 SEARCH_MODULES = [
     "itline.operation.search",
+    "itline.transition.search",
     "itline.operation.problem_search",
     "itline.cmdb.search",
     "itline.org.search",
@@ -443,3 +444,166 @@ if INCIDENT_REOPEN_DAYS < 0:
     raise ImproperlyConfigured(
         f"INCIDENT_REOPEN_DAYS must be 0 or more, got {INCIDENT_REOPEN_DAYS}"
     )
+
+# --- Alert console and node panels (owner: E3; docs/alerts.md) ---------------------------
+# Sections the component and service pages show from other apps, in order: functions
+# (request, node) -> HTML (itline.core.panels). An entry that cannot be imported is logged
+# and skipped.
+NODE_PANELS = [
+    "itline.operation.node_panels.alerts_panel",
+    "itline.operation.node_panels.maintenance_panel",
+    "itline.transition.node_panels.changes_panel",
+]
+# The alert console re-reads its table this often (HTMX polling; 0 turns it off).
+ALERT_CONSOLE_REFRESH_SECONDS = env_int("ALERT_CONSOLE_REFRESH_SECONDS", 5)
+if ALERT_CONSOLE_REFRESH_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"ALERT_CONSOLE_REFRESH_SECONDS must be 0 or more, got {ALERT_CONSOLE_REFRESH_SECONDS}"
+    )
+
+# --- Deployments, reviews, change-caused incidents, change metrics (owner: T3; docs/deployments.md)
+# Environments whose deployments must be covered by a change (else they are flagged
+# unplanned) and that count as production for the DORA figures.
+DEPLOYMENT_PRODUCTION_ENVIRONMENTS = [
+    e.strip().lower() for e in env_list("DEPLOYMENT_PRODUCTION_ENVIRONMENTS", ["production"])
+]
+# An incident on a touched component (or what depends on it, up to the depth) opened within
+# this many hours after a change was implemented is suggested as caused by the change.
+CHANGE_CAUSED_INCIDENT_HOURS = env_int("CHANGE_CAUSED_INCIDENT_HOURS", 72)
+CHANGE_CAUSED_INCIDENT_DEPTH = env_int("CHANGE_CAUSED_INCIDENT_DEPTH", 2)
+# The drafted post-implementation review looks at the window plus this margin after it.
+CHANGE_REVIEW_MARGIN_MINUTES = env_int("CHANGE_REVIEW_MARGIN_MINUTES", 120)
+for _name, _value in (
+    ("CHANGE_CAUSED_INCIDENT_HOURS", CHANGE_CAUSED_INCIDENT_HOURS),
+    ("CHANGE_CAUSED_INCIDENT_DEPTH", CHANGE_CAUSED_INCIDENT_DEPTH),
+    ("CHANGE_REVIEW_MARGIN_MINUTES", CHANGE_REVIEW_MARGIN_MINUTES),
+):
+    if _value < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more, got {_value}")
+if not DEPLOYMENT_PRODUCTION_ENVIRONMENTS:
+    raise ImproperlyConfigured("DEPLOYMENT_PRODUCTION_ENVIRONMENTS must name an environment")
+
+# --- Change risk, collisions and the deployment gate (owner: T2; docs/change-risk.md) -----
+
+
+def _env_mapping(name: str, default: dict[str, str]) -> dict[str, str]:
+    """``key=value,key=value`` from the environment, over ``default``."""
+    raw = os.environ.get(name, "").strip()
+    found = dict(default)
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name} must look like key=value,key=value; got {raw!r}")
+        found[key.strip().lower()] = value.strip().lower()
+    return found
+
+
+# Other changes, maintenance windows on nodes this many relations away (up or down) collide.
+CHANGE_COLLISION_DEPTH = env_int("CHANGE_COLLISION_DEPTH", 2)
+# Weight of each risk factor (points it gives at full value); the score is capped at 100.
+_RISK_FACTORS = (
+    "breadth",
+    "criticality",
+    "change_type",
+    "history",
+    "open_work",
+    "collisions",
+    "lead_time",
+)
+_weights = _env_mapping(
+    "CHANGE_RISK_WEIGHTS",
+    {
+        "breadth": "20",
+        "criticality": "20",
+        "change_type": "10",
+        "history": "15",
+        "open_work": "10",
+        "collisions": "15",
+        "lead_time": "10",
+    },
+)
+for _name, _value in _weights.items():
+    if not _value.isdigit():
+        raise ImproperlyConfigured(
+            f"CHANGE_RISK_WEIGHTS: {_name} must be a whole number, got {_value!r}"
+        )
+CHANGE_RISK_WEIGHTS = {k: int(v) for k, v in _weights.items()}
+# Score from which a change is medium / high risk.
+CHANGE_RISK_MEDIUM_AT = env_int("CHANGE_RISK_MEDIUM_AT", 30)
+CHANGE_RISK_HIGH_AT = env_int("CHANGE_RISK_HIGH_AT", 60)
+# Approval path per risk level (standard within template: none; emergency: ecab).
+CHANGE_APPROVAL_PATHS = _env_mapping(
+    "CHANGE_APPROVAL_PATHS", {"low": "change_manager", "medium": "change_manager", "high": "cab"}
+)
+# Closed changes this far back count for the failure-rate factor.
+CHANGE_RISK_HISTORY_DAYS = env_int("CHANGE_RISK_HISTORY_DAYS", 365)
+# Submitted less than SHORT hours before the window: full lead-time risk; OK hours or more: none.
+CHANGE_RISK_LEAD_SHORT_HOURS = env_int("CHANGE_RISK_LEAD_SHORT_HOURS", 24)
+CHANGE_RISK_LEAD_OK_HOURS = env_int("CHANGE_RISK_LEAD_OK_HOURS", 120)
+# The gate lets a deployment through this many minutes before/after the change's window.
+CHANGE_GATE_GRACE_MINUTES = env_int("CHANGE_GATE_GRACE_MINUTES", 15)
+if set(CHANGE_RISK_WEIGHTS) - set(_RISK_FACTORS):
+    raise ImproperlyConfigured(
+        f"CHANGE_RISK_WEIGHTS knows {', '.join(_RISK_FACTORS)}; "
+        f"got {', '.join(sorted(set(CHANGE_RISK_WEIGHTS) - set(_RISK_FACTORS)))}"
+    )
+if set(CHANGE_APPROVAL_PATHS) - {"low", "medium", "high"} or set(
+    CHANGE_APPROVAL_PATHS.values()
+) - {"change_manager", "cab"}:
+    raise ImproperlyConfigured(
+        "CHANGE_APPROVAL_PATHS maps low/medium/high to change_manager or cab, "
+        f"got {CHANGE_APPROVAL_PATHS}"
+    )
+if not 0 < CHANGE_RISK_MEDIUM_AT <= CHANGE_RISK_HIGH_AT <= 100:
+    raise ImproperlyConfigured(
+        "Need 0 < CHANGE_RISK_MEDIUM_AT <= CHANGE_RISK_HIGH_AT <= 100, got "
+        f"{CHANGE_RISK_MEDIUM_AT} and {CHANGE_RISK_HIGH_AT}"
+    )
+for _name, _value in (
+    ("CHANGE_COLLISION_DEPTH", CHANGE_COLLISION_DEPTH),
+    ("CHANGE_RISK_HISTORY_DAYS", CHANGE_RISK_HISTORY_DAYS),
+    ("CHANGE_RISK_LEAD_SHORT_HOURS", CHANGE_RISK_LEAD_SHORT_HOURS),
+    ("CHANGE_GATE_GRACE_MINUTES", CHANGE_GATE_GRACE_MINUTES),
+):
+    if _value < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more, got {_value}")
+if CHANGE_RISK_LEAD_OK_HOURS <= CHANGE_RISK_LEAD_SHORT_HOURS:
+    raise ImproperlyConfigured(
+        "CHANGE_RISK_LEAD_OK_HOURS must be more than CHANGE_RISK_LEAD_SHORT_HOURS"
+    )
+
+# --- correlation (owner: E2; docs/correlation.md) ------------------------------------------
+# Alerts whose components are related within this many steps of the structure (either
+# direction) and fire within the window of a group's last alert join that group.
+CORRELATION_DEPTH = env_int("CORRELATION_DEPTH", 3)
+CORRELATION_WINDOW_SECONDS = env_int("CORRELATION_WINDOW_SECONDS", 600)
+# The longest silence an agent may set on an alert.
+ALERT_SILENCE_MAX_DAYS = env_int("ALERT_SILENCE_MAX_DAYS", 30)
+if not 1 <= CORRELATION_DEPTH <= 20:
+    raise ImproperlyConfigured(f"CORRELATION_DEPTH must be 1 to 20, got {CORRELATION_DEPTH}")
+if CORRELATION_WINDOW_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"CORRELATION_WINDOW_SECONDS must be 1 or more, got {CORRELATION_WINDOW_SECONDS}"
+    )
+if ALERT_SILENCE_MAX_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"ALERT_SILENCE_MAX_DAYS must be 1 or more, got {ALERT_SILENCE_MAX_DAYS}"
+    )
+
+
+# --- Event ingestion (owner: E1; docs/events.md) -------------------------------------------
+# Largest body POST /api/v1/events* accepts (413 above it, before parsing).
+EVENTS_MAX_BYTES = env_int("EVENTS_MAX_BYTES", 5 * 1024 * 1024)
+# Event times further ahead than this (clock skew) or older than this many days are a 422.
+EVENTS_MAX_FUTURE_SECONDS = env_int("EVENTS_MAX_FUTURE_SECONDS", 900)
+EVENTS_MAX_AGE_DAYS = env_int("EVENTS_MAX_AGE_DAYS", 365)
+# Correlate new and changed alerts in the request, right after the commit (fastest incident);
+# false leaves them pending for the worker's sweep (highest ingest rate).
+EVENTS_CORRELATE_INLINE = env_bool("EVENTS_CORRELATE_INLINE", True)
+for _name, _value in (
+    ("EVENTS_MAX_BYTES", EVENTS_MAX_BYTES),
+    ("EVENTS_MAX_FUTURE_SECONDS", EVENTS_MAX_FUTURE_SECONDS),
+    ("EVENTS_MAX_AGE_DAYS", EVENTS_MAX_AGE_DAYS),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number, got {_value}")

@@ -40,7 +40,7 @@ NAVIGATION: tuple[Group, ...] = (
         "Operation",
         "operation",
         (
-            Entry("Events", None, slug="events"),
+            Entry("Alert console", "alerts:console", "operation.view_alert"),
             Entry("Incidents", "operation:incident-list", "operation.view_incident"),
             Entry("Service requests", "operation:request-list", "operation.view_servicerequest"),
             Entry("Problems", "problems:problem-list", "operation.view_problem"),
@@ -50,17 +50,22 @@ NAVIGATION: tuple[Group, ...] = (
                 "problems:proposal-list",
                 "operation.view_recurrenceproposal",
             ),
-            Entry("Maintenance", None, slug="maintenance"),
+            Entry("Maintenance", "maintenance:calendar", "operation.view_maintenancewindow"),
+            Entry("Work orders", "maintenance:work-order-list", "operation.view_workorder"),
         ),
     ),
     Group(
         "Transition",
         "transition",
         (
-            Entry("Changes", None, slug="changes"),
-            Entry("Change calendar", None, slug="change-calendar"),
-            Entry("Releases", None, slug="releases"),
-            Entry("Deployments", None, slug="deployments"),
+            Entry("Changes", "transition:change-list", "transition.view_change"),
+            Entry("Standard changes", "transition:catalogue", "transition.view_changetemplate"),
+            Entry("Approvals", "transition:approvals", "transition.view_change"),
+            Entry("CAB", "transition:cab-list", "transition.view_cabmeeting"),
+            Entry("Change calendar", "transition:calendar", "transition.view_change"),
+            Entry("Freeze windows", "transition:freeze-list", "transition.view_freezewindow"),
+            Entry("Releases", "transition:release-list", "transition.view_release"),
+            Entry("Deployments", "transition:deployment-list", "transition.view_deployment"),
         ),
     ),
     Group(
@@ -128,15 +133,21 @@ def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
                 url = reverse("planned", args=[entry.slug])
             else:
                 url = reverse(entry.url_name)
-            current = path == url or (url != "/" and path.startswith(url))
+            matches = path == url or (url != "/" and path.startswith(url))
             items.append(
                 {
                     "label": entry.label,
                     "url": url,
                     "planned": entry.url_name is None,
-                    "current": current,
+                    "current": matches,
                 }
             )
         if items:
             groups.append({"label": group.label, "slug": group.slug, "items": items})
+    # /changes/catalogue/ lies under /changes/ too: only the most specific entry is current.
+    current = [item for g in groups for item in g["items"] if item["current"]]
+    if len(current) > 1:
+        best = max(current, key=lambda item: len(item["url"]))
+        for item in current:
+            item["current"] = item is best
     return groups
