@@ -315,6 +315,8 @@ DEMO_MODULES = [
     "itline.cmdb.demo",
     "itline.relations.demo",
     "itline.operation.demo",
+    "itline.operation.demo_maintenance",
+    "itline.transition.demo",
 ]
 # Largest structure file `itline import` and the import API accept.
 ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)

@@ -41,6 +41,18 @@ EVENTS: tuple[tuple[str, str], ...] = (
     ("deployment.recorded", "A pipeline recorded a deployment"),
     ("deployment.updated", "A deployment's status changed"),
     ("deployment.unplanned", "A production deployment no change covers"),
+    ("maintenance_window.created", "A maintenance window was planned"),
+    ("maintenance_window.updated", "A maintenance window changed"),
+    ("maintenance_window.deleted", "A maintenance window was deleted or deactivated"),
+    ("maintenance_plan.created", "A maintenance plan was created"),
+    ("maintenance_plan.updated", "A maintenance plan changed"),
+    ("work_order.created", "A work order was created (by hand or from a plan)"),
+    ("work_order.updated", "A work order changed"),
+    ("work_order.in_progress", "Work on a work order started"),
+    ("work_order.open", "A work order was handed back"),
+    ("work_order.done", "A work order was completed"),
+    ("work_order.cancelled", "A work order was cancelled"),
+    ("work_order.overdue", "A work order passed its due date"),
 )
 EVENT_NAMES: frozenset[str] = frozenset(name for name, _ in EVENTS)
 EVENT_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(name.split(".")[0] for name, _ in EVENTS))

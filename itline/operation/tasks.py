@@ -32,5 +32,9 @@ def close_resolved_incidents() -> int:
 
 # The tasks that live next to their code; imported so the scheduler registers them.
 from itline.operation.alert_tasks import correlate_alerts  # noqa: E402,F401
+from itline.operation.maintenance_tasks import (  # noqa: E402,F401
+    run_maintenance_plans,
+    send_overdue_mail,
+)
 from itline.operation.recurrence import detect_recurrence  # noqa: E402,F401
 from itline.operation.sla_tasks import scan_sla_breaches  # noqa: E402,F401

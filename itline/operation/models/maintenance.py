@@ -4,10 +4,13 @@ calendar read them too), and maintenance plans that generate work orders with ch
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from itline.core.models import ReferencedRecord, validate_timezone
 
@@ -74,6 +77,62 @@ class MaintenanceWindow(ReferencedRecord):
     def get_absolute_url(self) -> str:
         return reverse("maintenance:window-detail", args=[self.reference])
 
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.rrule)
+
+    @property
+    def duration(self) -> Any:
+        return self.ends_at - self.starts_at
+
+    def clean(self) -> None:
+        """Ends after it starts; a valid, bounded rule whose first occurrence exists; the
+        end of the last occurrence kept for fast "is this window over" checks."""
+        from itline.core.models import validate_timezone
+        from itline.core.rrule import (
+            first_occurrence,
+            last_occurrence_end,
+            normalize_rrule,
+            validate_rrule,
+        )
+
+        self.title = (self.title or "").strip()
+        self.rrule = normalize_rrule(self.rrule)
+        if not isinstance(self.starts_at, datetime) or not isinstance(self.ends_at, datetime):
+            return  # the field validators name the missing date
+        if self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The window must end after it starts."})
+        try:
+            validate_timezone(self.time_zone)
+        except ValidationError:
+            return  # reported on time_zone by the field validator
+        if self.rrule:
+            try:
+                validate_rrule(self.rrule)
+            except ValidationError as exc:
+                raise ValidationError({"rrule": exc.messages}) from None
+            if self.duration.days > 31:
+                raise ValidationError(
+                    {"ends_at": "A recurring window's occurrences may last 31 days at most."}
+                )
+            # The first occurrence is the first time the rule matches from the start on;
+            # starting there keeps DTSTART in step with the RRULE, as RFC 5545 asks (calendar
+            # clients would otherwise count the start as an extra occurrence).
+            first = first_occurrence(self.starts_at, self.rrule, self.time_zone)
+            if first is not None and first != self.starts_at:
+                self.ends_at = first + self.duration
+                self.starts_at = first
+        self.last_occurrence_end = last_occurrence_end(
+            self.starts_at, self.ends_at, self.rrule, self.time_zone
+        )
+        if self.last_occurrence_end is not None and self.last_occurrence_end <= self.starts_at:
+            raise ValidationError({"rrule": "This rule has no occurrence from the start on."})
+
+    def is_over(self, now: datetime | None = None) -> bool:
+        """Every occurrence has ended."""
+        end = self.last_occurrence_end
+        return end is not None and end <= (now or timezone.now())
+
 
 class MaintenancePlan(ReferencedRecord):
     """Preventive work that recurs on components or services: a recurrence (RRULE from
@@ -107,6 +166,54 @@ class MaintenancePlan(ReferencedRecord):
 
     def get_absolute_url(self) -> str:
         return reverse("maintenance:plan-detail", args=[self.reference])
+
+    def clean(self) -> None:
+        from itline.core.models import validate_timezone
+        from itline.core.rrule import first_occurrence, normalize_rrule, validate_rrule
+
+        self.title = (self.title or "").strip()
+        self.rrule = normalize_rrule(self.rrule)
+        errors: dict[str, Any] = {}
+        if not isinstance(self.checklist, list) or not all(
+            isinstance(item, str) and item.strip() for item in self.checklist
+        ):
+            errors["checklist"] = 'Give a list of step texts, e.g. ["Check the logs"].'
+        else:
+            self.checklist = [item.strip() for item in self.checklist]
+        if not self.rrule:
+            errors["rrule"] = "A plan needs a recurrence rule, e.g. FREQ=MONTHLY;BYMONTHDAY=1."
+        else:
+            try:
+                validate_rrule(self.rrule)
+            except ValidationError as exc:
+                errors["rrule"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        try:
+            validate_timezone(self.time_zone)
+        except ValidationError:
+            return
+        if isinstance(self.first_due_at, datetime) and (
+            first_occurrence(self.first_due_at, self.rrule, self.time_zone) is None
+        ):
+            raise ValidationError(
+                {"rrule": "This rule has no occurrence from the first due date on."}
+            )
+
+    def due_dates(self, start: datetime, end: datetime) -> list[datetime]:
+        """The due dates in ``[start, end)``."""
+        from datetime import timedelta
+
+        from itline.core.rrule import occurrences
+
+        tick = timedelta(microseconds=1)
+        return [
+            begins
+            for begins, _ in occurrences(
+                self.first_due_at, self.first_due_at + tick, self.rrule, self.time_zone, start, end
+            )
+            if begins >= start
+        ]
 
 
 class WorkOrder(ReferencedRecord):
@@ -158,3 +265,43 @@ class WorkOrder(ReferencedRecord):
 
     def get_absolute_url(self) -> str:
         return reverse("maintenance:work-order-detail", args=[self.reference])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS)
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        return self.is_open and self.due_at < (now or timezone.now())
+
+    @property
+    def overdue(self) -> bool:
+        return self.is_overdue()
+
+    @property
+    def was_late(self) -> bool:
+        """Completed after its due date."""
+        return self.completed_at is not None and self.completed_at > self.due_at
+
+    @property
+    def open_items(self) -> list[str]:
+        return [item.get("text", "") for item in self.checklist or [] if not item.get("done")]
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for item in self.checklist or [] if item.get("done"))
+
+    def clean(self) -> None:
+        self.title = (self.title or "").strip()
+        checklist = self.checklist
+        if not isinstance(checklist, list) or not all(
+            isinstance(item, dict)
+            and isinstance(item.get("text"), str)
+            and item["text"].strip()
+            and isinstance(item.get("done", False), bool)
+            for item in checklist
+        ):
+            raise ValidationError(
+                {"checklist": 'Give a list like [{"text": "Check the logs", "done": false}].'}
+            )
+        if self.status == WorkOrderStatus.DONE and not (self.completion_notes or "").strip():
+            raise ValidationError({"completion_notes": "Write what was done before completing."})
