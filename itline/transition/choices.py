@@ -31,14 +31,22 @@ S = ChangeStatus
 CHANGE_TRANSITIONS: dict[str, frozenset[str]] = {
     S.DRAFT: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.SUBMITTED: frozenset({S.ASSESSED, S.DRAFT, S.CANCELLED}),
-    S.ASSESSED: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.DRAFT, S.CANCELLED}),
-    S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED}),
-    S.APPROVED: frozenset({S.SCHEDULED, S.IMPLEMENTING, S.CANCELLED}),
+    # assessed -> approved: a standard change within its template; -> implementing: an
+    # emergency (the verb refuses it for other types); -> draft: withdrawn to edit.
+    S.ASSESSED: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.IMPLEMENTING, S.DRAFT, S.CANCELLED}),
+    # -> implementing: an emergency that cannot wait for its ECAB; -> in review: the ECAB's
+    # decision after the fact on an emergency that is already implemented.
+    S.AWAITING_APPROVAL: frozenset(
+        {S.APPROVED, S.REJECTED, S.IMPLEMENTING, S.IN_REVIEW, S.DRAFT, S.CANCELLED}
+    ),
+    # -> awaiting approval: a new window raised the approval path.
+    S.APPROVED: frozenset({S.SCHEDULED, S.IMPLEMENTING, S.AWAITING_APPROVAL, S.CANCELLED}),
     S.REJECTED: frozenset({S.DRAFT, S.CANCELLED}),
-    S.SCHEDULED: frozenset({S.IMPLEMENTING, S.CANCELLED}),
-    # Emergency changes are implemented first and approved after the fact by the ECAB.
+    S.SCHEDULED: frozenset({S.IMPLEMENTING, S.AWAITING_APPROVAL, S.CANCELLED}),
     S.IMPLEMENTING: frozenset({S.IMPLEMENTED}),
-    S.IMPLEMENTED: frozenset({S.IN_REVIEW, S.AWAITING_APPROVAL}),
+    # Emergency changes are implemented first and approved after the fact by the ECAB;
+    # implemented -> closed skips the review step (standard changes, pipeline deployments).
+    S.IMPLEMENTED: frozenset({S.IN_REVIEW, S.AWAITING_APPROVAL, S.CLOSED}),
     S.IN_REVIEW: frozenset({S.CLOSED}),
     S.CLOSED: frozenset(),
     S.CANCELLED: frozenset(),

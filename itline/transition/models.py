@@ -108,6 +108,8 @@ class Change(ReferencedRecord):
         "version",
         "risk_factors",
         "collisions",
+        # Each tick is journaled as one message naming the item, not as the whole list.
+        "readiness",
     }
 
     title = models.CharField(max_length=200)
@@ -342,6 +344,14 @@ class FreezeWindow(ReferencedRecord):
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The freeze window must end after it starts."})
+        if (self.rrule or "").strip():
+            from itline.core.rrule import normalize_rrule, validate_rrule
+
+            try:
+                validate_rrule(self.rrule)
+            except ValidationError as exc:
+                raise ValidationError({"rrule": exc.messages}) from None
+            self.rrule = normalize_rrule(self.rrule)
 
 
 class CabMeeting(ReferencedRecord):

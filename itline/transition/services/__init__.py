@@ -1,0 +1,61 @@
+"""Transition verbs. Views, the API, tasks and the CLI call these; import from here."""
+
+from itline.transition.services.approvals import (
+    create_delegation,
+    decide_approval,
+    end_delegation,
+    pending_for,
+    request_approval,
+    update_policy,
+)
+from itline.transition.services.cab import (
+    close_meeting,
+    create_meeting,
+    impact_summary,
+    minutes_markdown,
+    record_cab_decision,
+    refresh_agenda,
+)
+from itline.transition.services.changes import (
+    cancel_change,
+    close_change,
+    complete_implementation,
+    create_change,
+    override_risk,
+    reschedule_change,
+    schedule_change,
+    start_implementation,
+    start_review,
+    submit_change,
+    tick_readiness,
+    update_change,
+    withdraw_change,
+)
+
+__all__ = [
+    "cancel_change",
+    "close_change",
+    "close_meeting",
+    "complete_implementation",
+    "create_change",
+    "create_delegation",
+    "create_meeting",
+    "decide_approval",
+    "end_delegation",
+    "impact_summary",
+    "minutes_markdown",
+    "override_risk",
+    "pending_for",
+    "record_cab_decision",
+    "refresh_agenda",
+    "request_approval",
+    "reschedule_change",
+    "schedule_change",
+    "start_implementation",
+    "start_review",
+    "submit_change",
+    "tick_readiness",
+    "update_change",
+    "update_policy",
+    "withdraw_change",
+]
