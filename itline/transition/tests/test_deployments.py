@@ -257,7 +257,7 @@ def test_naming_a_change_that_does_not_touch_the_component_is_refused():
 
 
 def test_recording_deployments_needs_the_permission():
-    tom = make_user("tom", "technician")
+    tom = make_user("tom", "service_desk_agent")
     with pytest.raises(PermissionDenied):
         record_deployment(
             by=tom,

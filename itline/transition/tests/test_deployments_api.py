@@ -131,7 +131,7 @@ def test_a_bad_token_is_401_a_read_token_403_and_a_user_without_the_permission_4
         ).status_code
         == 401
     )
-    tom = make_user("tom", "technician")
+    tom = make_user("tom", "service_desk_agent")
     assert _post(client, "/api/v1/deployments", body, bearer(tom, "read")).status_code == 403
     assert _post(client, "/api/v1/deployments", body, bearer(tom)).status_code == 403
     assert Deployment.objects.count() == 0

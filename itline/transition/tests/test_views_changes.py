@@ -365,10 +365,8 @@ def test_a_suggested_change_caused_incident_can_be_confirmed(as_carla, tech):
     assert link.status == LinkStatus.CONFIRMED
 
 
-def test_the_component_page_panel_and_search_show_changes(as_tech, tech, settings):
+def test_the_component_page_panel_and_search_show_changes(as_tech, tech):
     from itline.transition.node_panels import changes_panel
-
-    settings.SEARCH_MODULES = [*settings.SEARCH_MODULES, "itline.transition.search"]
 
     db = make_component("db-01", "database")
     change = make_change("Upgrade the engine", nodes=[db], by=tech)
