@@ -101,7 +101,7 @@ def test_an_invalid_or_non_http_address_is_refused_naming_the_field(client, admi
     [
         ([], "events", "at least one event"),
         (["incident.exploded"], "events", "Unknown event 'incident.exploded'"),
-        (["change.*"], "events", "Unknown event"),
+        (["strategy.*"], "events", "Unknown event"),
         (["incident.created", 7], "events.1", "valid string"),
         ("incident.created", "events", "valid list"),
         (None, "events", "valid list"),
