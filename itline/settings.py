@@ -316,6 +316,7 @@ DEMO_MODULES = [
     "itline.relations.demo",
     "itline.operation.demo",
     "itline.operation.demo_maintenance",
+    "itline.operation.demo_alerts",
     "itline.transition.demo",
 ]
 # Largest structure file `itline import` and the import API accept.
@@ -452,6 +453,7 @@ if INCIDENT_REOPEN_DAYS < 0:
 # (request, node) -> HTML (itline.core.panels). An entry that cannot be imported is logged
 # and skipped.
 NODE_PANELS = [
+    "itline.operation.node_panels.open_records_panel",
     "itline.operation.node_panels.alerts_panel",
     "itline.operation.node_panels.maintenance_panel",
     "itline.transition.node_panels.changes_panel",
@@ -609,3 +611,12 @@ for _name, _value in (
 ):
     if _value < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive number, got {_value}")
+
+# --- event correlation runner (owner: P; docs/events.md) -----------------------------------
+# Ingestion commits and answers; right after the commit a correlator thread in each web
+# process is woken and correlates in batches (off the request's critical path; the minute
+# sweep takes up whatever a crash left pending). EVENTS_CORRELATE_INLINE=true correlates in
+# the request instead (tests, for determinism); EVENTS_CORRELATOR_THREAD=false leaves
+# everything to the minute sweep.
+EVENTS_CORRELATE_INLINE = env_bool("EVENTS_CORRELATE_INLINE", TESTING)
+EVENTS_CORRELATOR_THREAD = env_bool("EVENTS_CORRELATOR_THREAD", True)

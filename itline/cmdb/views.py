@@ -29,6 +29,7 @@ from itline.cmdb.filters import attribute_q
 from itline.cmdb.forms import ComponentForm, RelationForm, ServiceForm
 from itline.cmdb.models import Component, ComponentType, Node, Relation, RelationType, Service, Tag
 from itline.core.listing import Column, Filter, ListSpec, render_list
+from itline.core.panels import render_node_panels
 from itline.core.record_views import form_page, require_agent, timeline
 from itline.org.models import Customer, Function
 
@@ -309,6 +310,8 @@ def _record_context(request: HttpRequest, node: Node) -> dict[str, Any]:
         "can_unrelate": request.user.has_perm("cmdb.delete_relation"),
         "impact": _impact_summary(node),
         "timeline": timeline(node),
+        # Alerts, maintenance, changes: sections other apps add (settings.NODE_PANELS).
+        "panels": render_node_panels(request, node),
         "graph_url": reverse("cmdb:graph") + "?" + urlencode({"node": node.reference}),
         "impact_url": reverse("cmdb:impact") + "?" + urlencode({"node": node.reference}),
     }

@@ -39,6 +39,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "what",
+            nargs="?",
+            choices=["events"],
+            help="events: stream live synthetic alerts into the loaded demo (Ctrl-C stops)",
+        )
+        parser.add_argument("--rate", default="5/s", help="events: events per second, e.g. 20/s")
+        parser.add_argument("--duration", type=float, help="events: stop after this many seconds")
+        parser.add_argument("--seed", type=int, help="events: the same stream for the same seed")
+        parser.add_argument(
             "--reset",
             action="store_true",
             help="delete ALL organisation and structure data, journal and logins first",
@@ -52,6 +61,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         console = Console(file=self.stdout._out)  # type: ignore[arg-type]  # OutputWrapper's stream
+        if opts.get("what") == "events":
+            self.events(console, opts)
+            return
         try:
             loaded = any(module.is_loaded() for module in modules())
         except (OperationalError, ProgrammingError):
@@ -84,6 +96,19 @@ class Command(BaseCommand):
             load(lambda desc: progress.update(task, advance=1, description=desc))
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.summary(console)
+
+    def events(self, console: Console, opts: dict[str, Any]) -> None:
+        from itline.operation.demo_stream import run_command
+
+        try:
+            stats = run_command(
+                console, rate=opts["rate"], duration=opts["duration"], seed=opts["seed"]
+            )
+        except (ValueError, LookupError) as exc:
+            raise CommandError(str(exc)) from None
+        except (OperationalError, ProgrammingError):
+            raise CommandError("the database is not ready; run `itline migrate` first") from None
+        console.print(f"Stopped. {stats.line(0).rsplit(' · firing', 1)[0]}.")
 
     def summary(self, console: Console) -> None:
         for module in modules():
