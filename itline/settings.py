@@ -526,10 +526,10 @@ _weights = _env_mapping(
         "lead_time": "10",
     },
 )
-for _name, _value in _weights.items():
-    if not _value.isdigit():
+for _factor, _weight in _weights.items():
+    if not _weight.isdigit():
         raise ImproperlyConfigured(
-            f"CHANGE_RISK_WEIGHTS: {_name} must be a whole number, got {_value!r}"
+            f"CHANGE_RISK_WEIGHTS: {_factor} must be a whole number, got {_weight!r}"
         )
 CHANGE_RISK_WEIGHTS = {k: int(v) for k, v in _weights.items()}
 # Score from which a change is medium / high risk.
@@ -551,9 +551,10 @@ if set(CHANGE_RISK_WEIGHTS) - set(_RISK_FACTORS):
         f"CHANGE_RISK_WEIGHTS knows {', '.join(_RISK_FACTORS)}; "
         f"got {', '.join(sorted(set(CHANGE_RISK_WEIGHTS) - set(_RISK_FACTORS)))}"
     )
-if set(CHANGE_APPROVAL_PATHS) - {"low", "medium", "high"} or set(
-    CHANGE_APPROVAL_PATHS.values()
-) - {"change_manager", "cab"}:
+if set(CHANGE_APPROVAL_PATHS) - {"low", "medium", "high"} or set(CHANGE_APPROVAL_PATHS.values()) - {
+    "change_manager",
+    "cab",
+}:
     raise ImproperlyConfigured(
         "CHANGE_APPROVAL_PATHS maps low/medium/high to change_manager or cab, "
         f"got {CHANGE_APPROVAL_PATHS}"

@@ -120,9 +120,9 @@ PLANNED = {e.slug: (g.label, e.label) for g in NAVIGATION for e in g.entries if 
 def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
     user = request.user
     path = request.path
-    groups = []
+    groups: list[dict[str, Any]] = []
     for group in NAVIGATION:
-        items = []
+        items: list[dict[str, Any]] = []
         for entry in group.entries:
             if entry.perm == "is_staff":
                 if not user.is_staff:
