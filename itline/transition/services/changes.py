@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from itline.cmdb.models import Component, Node, NodeKind
 from itline.core import journal
-from itline.core.errors import DomainError
+from itline.core.errors import DomainError, TransitionError
 from itline.core.models import JournalEntry
 from itline.core.services import require
 from itline.operation import events
@@ -858,6 +858,14 @@ def start_review(change: Change, *, by: Any, version: int | None = None) -> Chan
     with transaction.atomic():
         current = lock(change)
         check_version(current, version)
+        if current.status != ChangeStatus.IMPLEMENTED:
+            # awaiting approval -> in review exists only for the emergency CAB's decision
+            # after the fact (decide_approval); nobody skips an approval by "starting review".
+            raise TransitionError(
+                f"{current.reference} is {current.get_status_display().lower()}; "
+                "only an implemented change goes to review.",
+                allowed=sorted(CHANGE_TRANSITIONS.get(current.status, ())),
+            )
         _move(current, ChangeStatus.IN_REVIEW, by=by)
         events.publish(current, "change.in_review", by=by)
     return copy_state(current, change)

@@ -228,6 +228,15 @@ def test_a_normal_change_cannot_be_implemented_before_approval(tech):
     assert "only an emergency" in refused.value.message
 
 
+def test_a_change_awaiting_approval_cannot_skip_it_by_starting_the_review(tech):
+    change = make_change(by=tech, status=ChangeStatus.AWAITING_APPROVAL)
+    with pytest.raises(TransitionError) as refused:
+        services.start_review(change, by=tech)
+    assert "only an implemented change goes to review" in refused.value.message
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.AWAITING_APPROVAL
+
+
 def test_an_illegal_move_is_refused_naming_the_allowed_ones(tech):
     change = make_change(by=tech)
     with pytest.raises(TransitionError) as refused:

@@ -313,7 +313,7 @@ def allowed_actions(request: HttpRequest, change: Change, my_votes: list[Approva
         out.append("start")
     if status == S.IMPLEMENTING:
         out.append("implement")
-    if S.IN_REVIEW in nxt and not (
+    if status == S.IMPLEMENTED and not (
         change.approval_path == ApprovalPath.ECAB and not change.approved_at
     ):
         out.append("review")
