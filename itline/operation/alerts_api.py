@@ -173,11 +173,11 @@ _ITLINE_EVENT = {
 }
 _RESPONSES_202 = {
     "responses": {
-        "202": {"description": "Stored (durably) and handed to correlation"},
-        "400": {"description": "Not JSON"},
-        "401": {"description": "No or wrong credential of an event source"},
-        "413": {"description": "Body larger than EVENTS_MAX_BYTES"},
-        "422": {"description": "Wrong shape; the error names the field"},
+        202: {"description": "Stored (durably) and handed to correlation"},
+        400: {"description": "Not JSON"},
+        401: {"description": "No or wrong credential of an event source"},
+        413: {"description": "Body larger than EVENTS_MAX_BYTES"},
+        422: {"description": "Wrong shape; the error names the field"},
     }
 }
 
@@ -276,12 +276,12 @@ def post_alertmanager(request: HttpRequest) -> HttpResponse:
             },
         ),
         "responses": {
-            "202": {
+            202: {
                 "description": '{"status": "success", "message": "Event processed", "dedup_key": …}'
             },
-            "400": {"description": '{"status": "invalid event", "message": …, "errors": […]}'},
-            "401": {"description": "Unknown routing key"},
-            "413": {"description": "Body larger than EVENTS_MAX_BYTES"},
+            400: {"description": '{"status": "invalid event", "message": …, "errors": […]}'},
+            401: {"description": "Unknown routing key"},
+            413: {"description": "Body larger than EVENTS_MAX_BYTES"},
         },
     },
 )
@@ -780,7 +780,7 @@ def list_rules(request: HttpRequest) -> Any:
     summary="Export the mapping rules as a file (YAML or JSON)",
     response={200: dict[str, Any], **ERRORS},
     openapi_extra={
-        "responses": {"200": {"description": "The file", "content": {"application/yaml": {}}}}
+        "responses": {200: {"description": "The file", "content": {"application/yaml": {}}}}
     },
 )
 def export_rules(request: HttpRequest, format: str = "yaml") -> Any:
