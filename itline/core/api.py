@@ -259,6 +259,45 @@ def page_of(item: type[Schema]) -> type[Schema]:
     return _page_models[name]
 
 
+CONFIG_FILE_MAX_BYTES = 1024 * 1024
+
+
+def read_config_document(request: HttpRequest, *, max_bytes: int = CONFIG_FILE_MAX_BYTES) -> Any:
+    """The body of a config-as-code import: JSON, or YAML when the request says
+    ``Content-Type: application/yaml`` (or ``text/yaml``). Unreadable or oversized files are a
+    400/413 naming the problem; nothing is parsed past the limit."""
+    import yaml
+
+    body = request.body
+    if len(body) > max_bytes:
+        raise HttpError(413, f"The file is larger than {max_bytes // 1024} KiB.")
+    if b"\x00" in body:
+        raise DomainError("The file must not contain the NUL character.", field="request")
+    try:
+        if "yaml" in (request.content_type or "").lower():
+            return yaml.safe_load(body.decode("utf-8"))
+        return orjson.loads(body)
+    except (yaml.YAMLError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+        raise DomainError(f"The file cannot be read: {str(exc)[:200]}", field="request") from None
+
+
+def config_file_response(document: Any, *, format: str, name: str) -> HttpResponse:
+    """A config-as-code export as a downloadable ``<name>.<format>`` (``yaml`` or ``json``)."""
+    import yaml
+
+    if format not in ("yaml", "json"):
+        raise DomainError("format is yaml or json", field="format")
+    if format == "json":
+        body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+        content_type = "application/json"
+    else:
+        body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True).encode()
+        content_type = "application/yaml; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{format}"'
+    return response
+
+
 class ErrorItem(Schema):
     field: str
     message: str

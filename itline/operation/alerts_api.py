@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import yaml
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -23,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
-from itline.core.api import ERRORS, page_of
+from itline.core.api import ERRORS, config_file_response, page_of, read_config_document
 from itline.core.errors import DomainError
 from itline.core.pagination import keyset_page
 from itline.core.services import require
@@ -785,18 +784,7 @@ def list_rules(request: HttpRequest) -> Any:
 )
 def export_rules(request: HttpRequest, format: str = "yaml") -> Any:
     require(request.user, "operation.view_mappingrule")
-    if format not in ("yaml", "json"):
-        raise DomainError("format is yaml or json", field="format")
-    data = config.export_rules()
-    if format == "json":
-        body = orjson.dumps(data, option=orjson.OPT_INDENT_2)
-        content_type = "application/json"
-    else:
-        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
-        content_type = "application/yaml"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="mapping-rules.{format}"'
-    return response
+    return config_file_response(config.export_rules(), format=format, name="mapping-rules")
 
 
 class ImportOut(Schema):
@@ -825,16 +813,7 @@ def import_rules(request: HttpRequest, prune: bool = False) -> Any:
     """Rules are matched by name; ``prune=true`` deletes rules the file does not name. A bad
     item refuses the whole file; its error names it (``mapping_rules.3.pattern``)."""
     require(request.user, "operation.change_mappingrule")
-    body = request.body
-    if b"\x00" in body:
-        raise DomainError("The file must not contain the NUL character.", field="request")
-    try:
-        if "yaml" in (request.content_type or ""):
-            data = yaml.safe_load(body.decode())
-        else:
-            data = orjson.loads(body)
-    except (yaml.YAMLError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
-        raise DomainError(f"The file cannot be read: {str(exc)[:200]}", field="request") from None
+    data = read_config_document(request, max_bytes=settings.EVENTS_MAX_BYTES)
     return config.import_rules(data, by=request.user, prune=prune)
 
 

@@ -8,15 +8,13 @@ No ``from __future__ import annotations``: ninja reads the annotations at regist
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
-import yaml
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
 from itline.cmdb.models import Node
-from itline.core.api import ERRORS, ErrorOut, page_of
+from itline.core.api import ERRORS, ErrorOut, config_file_response, page_of, read_config_document
 from itline.core.errors import DomainError
 from itline.core.pagination import keyset_page
 from itline.core.services import require
@@ -31,8 +29,6 @@ GROUPS = ["Alert groups"]
 ALERTS = ["Alerts"]
 RULES = ["Alert rules"]
 ALERTS_SHOWN = 500
-IMPORT_MAX_BYTES = 1024 * 1024
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
 def _ref(obj: Any) -> str | None:
@@ -376,11 +372,7 @@ def export_alert_rules(request: HttpRequest, format: Literal["json", "yaml"] = "
     """``{"alert_rules": [...]}`` in position order, sources by name; ``format=yaml`` gives the
     same document as YAML text. ``POST /alert-rules/import`` takes it back."""
     require(request.user, "operation.view_alertrule")
-    document = export_rules()
-    if format == "yaml":
-        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-        return HttpResponse(text, content_type="application/yaml; charset=utf-8")
-    return document
+    return config_file_response(export_rules(), format=format, name="alert-rules")
 
 
 class ImportOut(Schema):
@@ -413,16 +405,7 @@ def import_alert_rules(request: HttpRequest, prune: bool = False, dry_run: bool 
         require(request.user, perm)
     if prune:
         require(request.user, "operation.delete_alertrule")
-    if len(request.body) > IMPORT_MAX_BYTES:
-        return Status(413, {"detail": "The document is larger than 1 MB.", "errors": []})
-    content_type = (request.content_type or "").lower()
-    try:
-        if content_type in YAML_TYPES:
-            document = yaml.safe_load(request.body.decode("utf-8"))
-        else:
-            document = orjson.loads(request.body)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise DomainError(f"The document cannot be read: {exc}", field="request") from None
+    document = read_config_document(request)
     return import_rules(document, by=request.user, prune=prune, dry_run=dry_run)
 
 
