@@ -319,6 +319,8 @@ DEMO_MODULES = [
     "itline.operation.demo_alerts",
     "itline.transition.demo",
 ]
+# `itline demo <name>`: live streams into the loaded demo (name -> function).
+DEMO_STREAMS = {"events": "itline.operation.demo_stream.run_command"}
 # Largest structure file `itline import` and the import API accept.
 ITLINE_IMPORT_MAX_BYTES = env_int("ITLINE_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
 # Record types the global search looks in; each module has sources(user).

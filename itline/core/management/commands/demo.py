@@ -41,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "what",
             nargs="?",
-            choices=["events"],
+            choices=sorted(settings.DEMO_STREAMS),
             help="events: stream live synthetic alerts into the loaded demo (Ctrl-C stops)",
         )
         parser.add_argument("--rate", default="5/s", help="events: events per second, e.g. 20/s")
@@ -61,8 +61,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         console = Console(file=self.stdout._out)  # type: ignore[arg-type]  # OutputWrapper's stream
-        if opts.get("what") == "events":
-            self.events(console, opts)
+        if opts.get("what"):
+            self.stream(console, opts)
             return
         try:
             loaded = any(module.is_loaded() for module in modules())
@@ -97,9 +97,11 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.summary(console)
 
-    def events(self, console: Console, opts: dict[str, Any]) -> None:
-        from itline.operation.demo_stream import run_command
+    def stream(self, console: Console, opts: dict[str, Any]) -> None:
+        """A live stream into the loaded demo; apps name theirs in settings.DEMO_STREAMS."""
+        from django.utils.module_loading import import_string
 
+        run_command = import_string(settings.DEMO_STREAMS[opts["what"]])
         try:
             stats = run_command(
                 console, rate=opts["rate"], duration=opts["duration"], seed=opts["seed"]
