@@ -47,6 +47,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,21 @@ def rss_mb(pid: int) -> float:
 # --- payloads -------------------------------------------------------------------------------
 
 
+# The structure the alerts are about: benchmarks.generate_structure at this scale (about 2,000
+# components with their relations), written into each database; alert i fires on component
+# NAMES[i % len(NAMES)], which the "instance" mapping rule maps, so correlation groups for real.
+SCALE = 0.02
+NAMES: list[str] = []
+PROBES = 40  # isolated components, one incident each, for the notification latency
+
+
+def structure_names() -> list[str]:
+    from benchmarks.generate_structure import generate
+
+    s = generate(42, scale=SCALE)
+    return [s.component_name(i) for i in range(s.n_components)]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -121,10 +137,10 @@ def itline_event(fp: str, i: int) -> dict[str, Any]:
         "fingerprint": fp,
         "status": "firing",
         "severity": "warning",
-        "summary": f"Disk almost full on host-{i % 200}",
+        "summary": f"Disk almost full on {NAMES[i % len(NAMES)]}",
         "labels": {
             "alertname": "DiskFull",
-            "instance": f"host-{i % 200}:9100",
+            "instance": f"{NAMES[i % len(NAMES)]}:9100",
             "job": "node",
             "fp": fp,
         },
@@ -136,11 +152,11 @@ def am_alert(fp: str, i: int) -> dict[str, Any]:
     return {
         "labels": {
             "alertname": "DiskFull",
-            "instance": f"host-{i % 200}:9100",
+            "instance": f"{NAMES[i % len(NAMES)]}:9100",
             "job": "node",
             "fp": fp,
         },
-        "annotations": {"summary": f"Disk almost full on host-{i % 200}"},
+        "annotations": {"summary": f"Disk almost full on {NAMES[i % len(NAMES)]}"},
         "startsAt": now_iso(),
         "generatorURL": "http://prometheus:9090/graph",
     }
@@ -257,6 +273,7 @@ end
 local token = "%(token)s"
 local cycle = %(cycle)d
 local am = %(am)s
+local names = {%(names)s}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 if token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
@@ -269,9 +286,9 @@ request = function()
   local ts = os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ")
   local body
   if am then
-    body = '[{"labels":{"alertname":"DiskFull","instance":"host-' .. (n %% 200) .. ':9100","job":"node","fp":"' .. fp .. '"},"annotations":{"summary":"Disk almost full"},"startsAt":"' .. ts .. '"}]'
+    body = '[{"labels":{"alertname":"DiskFull","instance":"' .. names[(n %% #names) + 1] .. ':9100","job":"node","fp":"' .. fp .. '"},"annotations":{"summary":"Disk almost full"},"startsAt":"' .. ts .. '"}]'
   else
-    body = '{"fingerprint":"' .. fp .. '","severity":"warning","summary":"Disk almost full","labels":{"alertname":"DiskFull","instance":"host-' .. (n %% 200) .. ':9100","job":"node","fp":"' .. fp .. '"},"starts_at":"' .. ts .. '"}'
+    body = '{"fingerprint":"' .. fp .. '","severity":"warning","summary":"Disk almost full","labels":{"alertname":"DiskFull","instance":"' .. names[(n %% #names) + 1] .. ':9100","job":"node","fp":"' .. fp .. '"},"starts_at":"' .. ts .. '"}'
   end
   return wrk.format(nil, nil, nil, body)
 end
@@ -298,6 +315,7 @@ def run_wrk(
             "token": target.token or "",
             "cycle": cycle,
             "am": "true" if target.name == "alertmanager" else "false",
+            "names": ", ".join(f'"{n}"' for n in NAMES),
         }
     )
     out = subprocess.run(  # noqa: S603
@@ -339,22 +357,27 @@ def run_wrk(
 # --- itline and Alertmanager processes ---------------------------------------------------------
 
 
-def setup_database(env: dict[str, str]) -> str:
-    """Migrate, create the source, 200 components and the mapping rules; the token."""
+def setup_database(env: dict[str, str], receiver: int) -> str:
+    """Migrate; write the generated structure; the mapping rules ("instance" -> component
+    name, "job" -> service name); PROBES isolated components for the latency probes; a
+    webhook subscription to incident.created at the local receiver; the source's token."""
     subprocess.run(
         [sys.executable, "-m", "itline", "migrate", "--noinput", "-v0"], env=env, check=True
     )
     code = (
         "import django, json; django.setup()\n"
+        "from benchmarks.generate_structure import generate, write_structure\n"
         "from itline.cmdb import services\n"
         "from itline.cmdb.models import ComponentType\n"
+        "from itline.core import webhooks\n"
         "from itline.operation.ingest import config\n"
-        "from itline.operation.models import EventSource\n"
+        f"write_structure(generate(42, scale={SCALE}), progress=False)\n"
         "ctype = ComponentType.objects.order_by('id').first()\n"
-        "for i in range(200):\n"
-        "    services.create_component(by=None, name=f'host-{i}', component_type=ctype)\n"
+        f"for i in range({PROBES}):\n"
+        "    services.create_component(by=None, name=f'probe-{i}', component_type=ctype)\n"
         "config.create_rule(by=None, name='instance', label='instance', target='component', pattern=r'(.+?)(:\\d+)?', position=10)\n"
         "config.create_rule(by=None, name='job', label='job', target='service', position=20)\n"
+        f"webhooks.create_subscription(by=None, name='latency', url='http://127.0.0.1:{receiver}/hook', events=['incident.created'])\n"
         "source, secret = config.create_source(by=None, name='bench', kind='itline')\n"
         "print('TOKEN', secret)\n"
     )
@@ -362,6 +385,109 @@ def setup_database(env: dict[str, str]) -> str:
         [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
     ).stdout
     return out.split("TOKEN ")[1].split()[0]
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that timestamps each delivery as it arrives."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        arrivals = self.arrivals = []  # type: list[tuple[float, bytes]]
+        self.event = threading.Event()
+        event = self.event
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                at = time.perf_counter()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrivals.append((at, body))
+                event.set()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def latency(target: Target, receiver: Receiver) -> dict[str, Any]:
+    """Event accepted (the 2xx read by the client) -> incident.created webhook arriving at
+    the receiver, one critical alert at a time on an isolated component (a new group, a new
+    incident each time; no grouping delay)."""
+    conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=60)
+    took: list[float] = []
+    missed = 0
+    for i in range(PROBES):
+        body = json.dumps(
+            {
+                "fingerprint": f"probe-{uuid.uuid4().hex}",
+                "status": "firing",
+                "severity": "critical",
+                "summary": "Probe down",
+                "labels": {"alertname": "ProbeDown", "instance": f"probe-{i}:9100"},
+            }
+        ).encode()
+        receiver.event.clear()
+        seen = len(receiver.arrivals)
+        conn.request("POST", target.path, body, target.headers())
+        response = conn.getresponse()
+        response.read()
+        accepted = time.perf_counter()
+        deadline = accepted + 10
+        while len(receiver.arrivals) == seen and time.perf_counter() < deadline:
+            receiver.event.wait(0.5)
+            receiver.event.clear()
+        if len(receiver.arrivals) == seen:
+            missed += 1
+            continue
+        took.append(1000 * max(0.0, receiver.arrivals[seen][0] - accepted))
+    return {
+        "p50_ms": statistics.median(took) if took else None,
+        "p99_ms": quantile(took, 0.99) if took else None,
+        "max_ms": max(took) if took else None,
+        "probes": PROBES,
+        "missed": missed,
+    }
+
+
+def drain(env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Wait until the correlator has taken up every pending alert (or ``timeout``)."""
+    code = (
+        "import django, sys, time; django.setup()\n"
+        "from itline.operation.models import Alert, AlertGroup\n"
+        "t0 = time.time(); first = Alert.objects.filter(pending=True).count(); left = first\n"
+        "while left and time.time() - t0 < float(sys.argv[1]):\n"
+        "    time.sleep(0.2); left = Alert.objects.filter(pending=True).count()\n"
+        "print(first, left, time.time() - t0, Alert.objects.count(), AlertGroup.objects.count())\n"
+    )
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code, str(timeout)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    first, left, took, alerts, groups = (
+        int(out[0]),
+        int(out[1]),
+        float(out[2]),
+        int(out[3]),
+        int(out[4]),
+    )
+    return {
+        "pending_at_end": first,
+        "pending_left": left,
+        "drain_s": took,
+        "alerts": alerts,
+        "groups": groups,
+    }
 
 
 def start_itline(
@@ -426,9 +552,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_phases(
-    target: Target, phases: list[str], duration: float, workdir: Path, pid: int | None
+    target: Target,
+    phases: list[str],
+    duration: float,
+    workdir: Path,
+    pid: int | None,
+    after: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The phases one after the other; ``after`` (itline) waits for correlation to catch
+    up between phases, so a phase is not measured against the previous one's backlog."""
     results: dict[str, Any] = {}
+    # Warm up every web process and thread (imports, the impact index, connections).
+    conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=120)
+    for n in range(40):
+        body = json.dumps([target.make(f"warmup-{uuid.uuid4().hex}", n)]).encode()
+        conn.request("POST", target.path, body, target.headers())
+        conn.getresponse().read()
+    if after is not None:
+        after()
     for phase in phases:
         prefix = f"{target.name[:2]}{uuid.uuid4().hex[:6]}-{phase}"
         rss_before = rss_mb(pid) if pid else None
@@ -450,13 +591,22 @@ def run_phases(
         r["rss_mb"] = (rss_before, rss_mb(pid) if pid else None)
         r["rss_samples"] = samples
         r["prefix"] = prefix
+        r["load_average"] = os.getloadavg()[0]
         results[phase] = r
         print(
             f"  {target.name:<12} {phase:<14} {r['alerts_per_s']:>9.0f} alerts/s  "
             f"p50 {fmt(r['p50_ms'])} ms  p99 {fmt(r['p99_ms'])} ms  errors {r['error_count']}"
-            + (f"  RSS {r['rss_mb'][0]:.0f}->{r['rss_mb'][1]:.0f} MB" if pid else ""),
+            + (f"  RSS {r['rss_mb'][0]:.0f}->{r['rss_mb'][1]:.0f} MB" if pid else "")
+            + f"  load {r['load_average']:.1f}",
             flush=True,
         )
+        if after is not None:
+            d = r["correlation"] = after()
+            print(
+                f"  {'':<12} {'':<14} correlation caught up {d['pending_at_end']} pending "
+                f"alerts in {d['drain_s']:.1f} s ({d['pending_left']} left)",
+                flush=True,
+            )
     return results
 
 
@@ -540,7 +690,7 @@ def open_alerts(env: dict[str, str], port: int, count: int) -> dict[str, Any]:
         'now = "now()" if pg else "datetime(\'now\')"\n'
         "lbl = \"'{\\\"alertname\\\": \\\"Bulk\\\"}'\" + ('::jsonb' if pg else '')\n"
         'sql = (f"INSERT INTO operation_alert (fingerprint, source_id, name, status, severity, summary, labels, annotations, service_id, starts_at, first_seen_at, last_seen_at, changed_at, transitions, flapping, silence_reason, generator_url, pending, decisions) "\n'
-        "       f\"SELECT 'bulk-' || x, {src}, 'Bulk', 'firing', 'warning', 'bulk', {lbl}, {lbl}, {lo} + (x % 1000), {now}, {now}, {now}, {now}, 1, false, '', '', false, '[]' FROM ({series}) t\")\n"
+        "       f\"SELECT 'bulk-' || x, {src}, 'Bulk', 'firing', 'warning', 'bulk', {lbl}, {lbl}, {lo} + (x %% 1000), {now}, {now}, {now}, {now}, 1, false, '', '', false, '[]'{'::jsonb' if pg else ''} FROM ({series}) t\")\n"
         "with transaction.atomic(), connection.cursor() as c:\n"
         "    c.execute('SELECT COUNT(*) FROM operation_alert WHERE fingerprint LIKE %s', ['bulk-%'])\n"
         "    if c.fetchone()[0] < n:\n"
@@ -557,13 +707,16 @@ def open_alerts(env: dict[str, str], port: int, count: int) -> dict[str, Any]:
         "plan = qs.explain()\n"
         "print(json.dumps({'ref': svc.reference, 'token': secret, 'written_s': written, 'plan': plan}))\n"
     )
-    out = subprocess.run(  # noqa: S603
+    done = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code, str(count)],
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
-    ).stdout
+    )
+    if done.returncode:
+        raise SystemExit(f"writing the open alerts failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
     info = json.loads(out.strip().splitlines()[-1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     times = []
@@ -620,7 +773,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
-    parser.add_argument("--correlate", choices=["inline", "sweep"], default="inline")
+    parser.add_argument(
+        "--correlate",
+        choices=["thread", "inline", "sweep"],
+        default="thread",
+        help="thread: the correlator thread (default); inline: in the request; sweep: left pending",
+    )
+    parser.add_argument("--drain", type=float, default=120, help="longest wait for correlation")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     phases = [p for p in args.phases.split(",") if p]
@@ -631,7 +790,10 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(binary).exists():
             raise SystemExit(f"{binary} is missing (apt install wrk prometheus-alertmanager)")
     workdir = Path(tempfile.mkdtemp(prefix="itline-bench-events-"))
+    NAMES[:] = structure_names()
     report: dict[str, Any] = {"duration_s": args.duration, "correlate": args.correlate}
+    report["load_average"] = os.getloadavg()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     try:
         if not args.no_alertmanager:
             print("\n=== Alertmanager 0.25 (memory only) ===", flush=True)
@@ -658,20 +820,44 @@ def main(argv: list[str] | None = None) -> int:
                 "SECRET_KEY": "bench-" + "x" * 40,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "EVENTS_CORRELATE_INLINE": "true" if args.correlate == "inline" else "false",
+                "EVENTS_CORRELATOR_THREAD": "true" if args.correlate == "thread" else "false",
+                # No task worker runs (--no-worker): webhooks leave from the process that
+                # publishes them, so the latency figure is itline's, not a worker's poll.
+                "TASKS_IMMEDIATE": "true",
                 "LOG_LEVEL": "ERROR",
                 "DJANGO_SETTINGS_MODULE": "itline.settings",
             }
             env.pop("PYTEST_VERSION", None)
-            token = setup_database(env)
+            receiver = Receiver()
+            token = setup_database(env, receiver.port)
             port = free_port()
             server = start_itline(env, port, args.workers, args.threads)
             try:
                 target = Target("itline", port, "/api/v1/events", token, itline_event)
-                results = run_phases(target, phases, args.duration, workdir, server.pid)
+                after = None if args.correlate == "sweep" else partial(drain, env, args.drain)
+                results = run_phases(target, phases, args.duration, workdir, server.pid, after)
                 checks = verify(env, results)
                 for line in checks:
                     print("  check:", line)
                 entry: dict[str, Any] = {"phases": strip(results), "checks": checks}
+                entry["load_average_after_phases"] = os.getloadavg()
+                if args.correlate != "sweep":
+                    d = drain(env, args.drain)
+                    entry["correlation"] = d
+                    print(
+                        f"  correlation: {d['pending_at_end']} alerts pending after the last "
+                        f"phase, {d['pending_left']} left after {d['drain_s']:.0f} s "
+                        f"({d['alerts']} alerts in {d['groups']} groups)",
+                        flush=True,
+                    )
+                    lat = latency(target, receiver)
+                    entry["latency"] = lat
+                    print(
+                        f"  accepted -> incident.created webhook: p50 {fmt(lat['p50_ms'])} ms, "
+                        f"p99 {fmt(lat['p99_ms'])} ms, max {fmt(lat['max_ms'])} ms, "
+                        f"missed {lat['missed']}/{lat['probes']}",
+                        flush=True,
+                    )
                 if args.open_alerts:
                     o = open_alerts(env, port, args.open_alerts)
                     entry["open_alerts"] = o
@@ -684,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
                 report[label] = entry
             finally:
                 stop(server)
+                receiver.close()
         summary(report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -731,7 +918,14 @@ def summary(report: dict[str, Any]) -> None:
                 f"  {label:<9} open alerts for one service p50 {o['p50_ms']:.1f} ms "
                 f"({'met' if o['p50_ms'] <= TARGETS['open_ms'] else 'NOT met'}, target {TARGETS['open_ms']:.0f} ms)"
             )
-    print("  accepted -> notification latency: not measured by this benchmark (see README)")
+        lat = report[label].get("latency")
+        if lat and lat["p50_ms"] is not None:
+            ok = lat["p50_ms"] <= 50 and lat["p99_ms"] <= 250 and not lat["missed"]
+            print(
+                f"  {label:<9} accepted -> webhook p50 {lat['p50_ms']:.1f} ms, p99 "
+                f"{lat['p99_ms']:.1f} ms ({'met' if ok else 'NOT met'}, targets 50/250 ms)"
+            )
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

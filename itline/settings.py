@@ -604,9 +604,6 @@ EVENTS_MAX_BYTES = env_int("EVENTS_MAX_BYTES", 5 * 1024 * 1024)
 # Event times further ahead than this (clock skew) or older than this many days are a 422.
 EVENTS_MAX_FUTURE_SECONDS = env_int("EVENTS_MAX_FUTURE_SECONDS", 900)
 EVENTS_MAX_AGE_DAYS = env_int("EVENTS_MAX_AGE_DAYS", 365)
-# Correlate new and changed alerts in the request, right after the commit (fastest incident);
-# false leaves them pending for the worker's sweep (highest ingest rate).
-EVENTS_CORRELATE_INLINE = env_bool("EVENTS_CORRELATE_INLINE", True)
 for _name, _value in (
     ("EVENTS_MAX_BYTES", EVENTS_MAX_BYTES),
     ("EVENTS_MAX_FUTURE_SECONDS", EVENTS_MAX_FUTURE_SECONDS),
@@ -615,7 +612,7 @@ for _name, _value in (
     if _value < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive number, got {_value}")
 
-# --- event correlation runner (owner: P; docs/events.md) -----------------------------------
+# --- Event correlation runner (docs/events.md, docs/correlation.md) ------------------------
 # Ingestion commits and answers; right after the commit a correlator thread in each web
 # process is woken and correlates in batches (off the request's critical path; the minute
 # sweep takes up whatever a crash left pending). EVENTS_CORRELATE_INLINE=true correlates in

@@ -16,6 +16,7 @@ over (a database alert arriving after its application's alert)."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from itline.operation.models import Alert, AlertGroup, AlertRule
 from itline.operation.models.alerts import AlertGroupStatus
 
 SHOWN_PATH = 8  # nodes of a path spelled out in an explanation
+MAX_LISTED = 5000  # reached nodes listed in one query (SQLite's parameter limit); beyond: all
 
 
 def depth() -> int:
@@ -65,16 +67,32 @@ class Batch:
     names: dict[int, str] = field(default_factory=dict)
     reach_cache: dict[tuple[int, str], Any] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Groups made in this run live in memory under negative ids until ``persist_new_groups``
+    # writes them all in one INSERT (references reserved with one UPDATE of the sequence).
+    last_temp: int = 0
+    to_save: set[int] = field(default_factory=set)  # groups changed outside ``touched``
+    graph: Any = None  # the impact index, checked for freshness once per run
+    graph_checked: bool = False
+    unnamed: set[int] = field(default_factory=set)  # nodes named by placeholders so far
+    reachable: set[int] | None = None  # nodes this run's alerts reach (None: not limited)
 
     # --- the structure ---------------------------------------------------------------
 
     def reach(self, node: int, direction: str) -> Any:
+        """What ``node`` reaches within the depth. The index's freshness is checked once
+        per run (one tiny SELECT), not once per node: one run sees one structure."""
         key = (node, direction)
         found = self.reach_cache.get(key)
         if found is None:
-            from itline.cmdb.impact import impact
+            from itline.cmdb import impact as engine
 
-            found = impact([node], direction, depth=self.depth)
+            if not self.graph_checked:
+                self.graph_checked = True
+                self.graph = engine._fresh_index("default", engine.current_version())
+            if self.graph is not None:
+                found = engine._from_index(self.graph, [node], direction, self.depth)
+            else:
+                found = engine.impact([node], direction, depth=self.depth)
             self.reach_cache[key] = found
         return found
 
@@ -93,9 +111,15 @@ class Batch:
             self.names.update(Node.objects.filter(pk__in=missing).values_list("id", "name"))
 
     def chain(self, path: list[int]) -> str:
-        """``app-1 → vm-3 → db-1`` (read: depends on), shortened in the middle."""
-        self.remember_names(path)
-        names = [self.name(n) for n in path]
+        """``app-1 → vm-3 → db-1`` (read: depends on), shortened in the middle. Names not
+        known yet are placeholders, all filled with one query when the run is placed."""
+        names = []
+        for node in path:
+            if node in self.names:
+                names.append(self.names[node])
+            else:
+                self.unnamed.add(node)
+                names.append(f"\u27e6n{node}\u27e7")
         if len(names) > SHOWN_PATH:
             names = [*names[: SHOWN_PATH - 2], "…", names[-1]]
         return " → ".join(names)
@@ -108,9 +132,18 @@ class Batch:
             if found is None:
                 return None
             self.groups[group_id] = found
-            for node in _nodes_of([group_id]).get(group_id, set()):
-                self.add_node(group_id, node)
         return self.groups[group_id]
+
+    def prepare(self, nodes: set[int]) -> None:
+        """The reach of every distinct node of the run, both ways, before placing: what
+        the candidate groups are read for."""
+        import numpy as np
+
+        arrays = [np.asarray(sorted(nodes), dtype=np.int64)]
+        for node in nodes:
+            for direction in ("up", "down"):
+                arrays.append(np.asarray(self.reach(node, direction).node_ids, dtype=np.int64))
+        self.reachable = {int(n) for n in np.unique(np.concatenate(arrays))}
 
     def load_candidates(self, since: datetime) -> None:
         """Mapped groups that may take a related alert: open ones with a recent alert and
@@ -122,12 +155,16 @@ class Batch:
             Q(status=AlertGroupStatus.OPEN, last_alert_at__gte=since)
             | Q(status=AlertGroupStatus.RESOLVED, resolved_at__gte=since)
         )
-        fresh = [g for g in found if g.pk not in self.groups]
-        nodes = _nodes_of([g.pk for g in fresh])
-        for g in fresh:
-            self.groups[g.pk] = g
-            for node in nodes.get(g.pk, set()):
-                self.add_node(g.pk, node)
+        ids = []
+        for g in found:
+            self.groups.setdefault(g.pk, g)
+            ids.append(g.pk)
+        # Only the nodes of these groups that this run's alerts can relate to: a storm's
+        # group has thousands of alerts, and reading them all would cost every run.
+        nodes = _nodes_of(ids, self.reachable)
+        for group_id in ids:
+            for node in nodes.get(group_id, set()):
+                self.add_node(group_id, node)
 
     def add_node(self, group_id: int, node: int) -> None:
         self.group_nodes.setdefault(group_id, set()).add(node)
@@ -140,15 +177,15 @@ class Batch:
         self.dirty.add(alert.pk)
 
 
-def _nodes_of(group_ids: list[int]) -> dict[int, set[int]]:
+def _nodes_of(group_ids: list[int], within: set[int] | None = None) -> dict[int, set[int]]:
     nodes: dict[int, set[int]] = defaultdict(set)
-    if not group_ids:
+    if not group_ids or (within is not None and not within):
         return nodes
-    rows = (
-        Alert.objects.filter(group_id__in=group_ids)
-        .values_list("group_id", "component_id", "service_id")
-        .distinct()
-    )
+    query = Alert.objects.filter(group_id__in=group_ids)
+    if within is not None and len(within) <= MAX_LISTED:
+        listed = sorted(within)
+        query = query.filter(Q(component_id__in=listed) | Q(service_id__in=listed))
+    rows = query.values_list("group_id", "component_id", "service_id").distinct()
     for group_id, component_id, service_id in rows:
         node = component_id or service_id
         if node is not None:
@@ -178,8 +215,15 @@ class Relation:
     group: AlertGroup
     distance: int
     node: int  # the group's node the alert relates to
-    path: list[int]  # from the alert's node to that node
     direction: str  # "same", "up" (the group's node depends on the alert's) or "down"
+    result: Any = None  # the impact answer the relation was found in
+
+    @property
+    def path(self) -> list[int]:
+        """From the alert's node to the group's node (only asked for the chosen relation)."""
+        if self.result is None:
+            return [self.node]
+        return list(self.result.path(self.node))
 
 
 def related_groups(batch: Batch, node: int, at: datetime) -> list[Relation]:
@@ -200,7 +244,7 @@ def related_groups(batch: Batch, node: int, at: datetime) -> list[Relation]:
             best[group_id] = relation
 
     for group_id in batch.node_groups.get(node, ()):
-        consider(group_id, Relation(batch.groups[group_id], 0, node, [node], "same"))
+        consider(group_id, Relation(batch.groups[group_id], 0, node, "same"))
     for direction in ("up", "down"):
         result = batch.reach(node, direction)
         if len(result) <= len(batch.node_groups):
@@ -211,7 +255,7 @@ def related_groups(batch: Batch, node: int, at: datetime) -> list[Relation]:
             distance = result.distance(other)
             for group_id in batch.node_groups[other]:
                 group = batch.groups[group_id]
-                relation = Relation(group, distance, other, result.path(other), direction)
+                relation = Relation(group, distance, other, direction, result)
                 consider(group_id, relation)
     found = list(best.values())
     found.sort(
@@ -300,6 +344,9 @@ def new_group(batch: Batch, alert: Alert, node: int | None, *, why: str) -> Aler
         last_alert_at=alert.changed_at,
         status=AlertGroupStatus.OPEN,
     )
+    batch.last_temp -= 1
+    group.pk = batch.last_temp
+    group.reference = placeholder(group.pk)
     group.decisions = []
     decide(
         group,
@@ -307,7 +354,6 @@ def new_group(batch: Batch, alert: Alert, node: int | None, *, why: str) -> Aler
         f"First alert: {alert.name or alert.fingerprint[:16]} on {batch.name(node)}. {why}",
         at=batch.now,
     )
-    group.save()
     batch.groups[group.pk] = group
     batch.group_nodes[group.pk] = set()
     if node is not None:
@@ -319,8 +365,152 @@ def new_group(batch: Batch, alert: Alert, node: int | None, *, why: str) -> Aler
     batch.mark(alert)
     batch.joined[group.pk].append(alert)
     batch.touch(group)
-    events.publish(group, "alert_group.opened")
     return group
+
+
+# --- writing the groups of a run ------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\u27e6n?-?\d+\u27e7")
+
+
+def placeholder(temp: int) -> str:
+    """What stands for the reference of a group made in this run until it has one."""
+    return f"\u27e6{temp}\u27e7"
+
+
+def reserve_references(prefix: str, count: int) -> list[str]:
+    """``count`` consecutive references of ``prefix`` with one UPDATE of the sequence (the
+    row lock, or SQLite's write lock, serialises concurrent takers)."""
+    from django.db.models import F
+
+    from itline.core.models import Sequence
+
+    if count <= 0:
+        return []
+    if not Sequence.objects.filter(prefix=prefix).update(value=F("value") + count):
+        Sequence.objects.get_or_create(prefix=prefix, defaults={"value": 0})
+        Sequence.objects.filter(prefix=prefix).update(value=F("value") + count)
+    last = Sequence.objects.values_list("value", flat=True).get(prefix=prefix)
+    return [f"{prefix}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+def _fill(entries: Any, names: dict[str, str]) -> Any:
+    if not entries:
+        return entries
+    out = []
+    for entry in entries:
+        if "\u27e6" in entry.get("what", "") or "\u27e6" in entry.get("why", ""):
+            entry = {
+                **entry,
+                "what": _PLACEHOLDER.sub(
+                    lambda m: names.get(m.group(0), m.group(0)), entry["what"]
+                ),
+                "why": _PLACEHOLDER.sub(lambda m: names.get(m.group(0), m.group(0)), entry["why"]),
+            }
+        out.append(entry)
+    return out
+
+
+def persist_new_groups(batch: Batch) -> list[AlertGroup]:
+    """Write the groups this run made: references reserved at once, one bulk INSERT, then
+    their real ids replace the temporary ones everywhere in the batch and their references
+    the placeholders in explanations."""
+    names: dict[str, str] = {}
+    if batch.unnamed:
+        batch.remember_names(sorted(batch.unnamed))
+        for node in batch.unnamed:
+            names[f"\u27e6n{node}\u27e7"] = batch.name(node)
+        batch.unnamed.clear()
+    made = [batch.groups[g] for g in sorted(batch.created, reverse=True) if g < 0]
+    if not made:
+        if names:
+            _fill_all(batch, names)
+        return []
+    refs = reserve_references(AlertGroup.REFERENCE_PREFIX, len(made))
+    temps = [g.pk for g in made]
+    for group, ref in zip(made, refs, strict=True):
+        names[placeholder(group.pk)] = ref
+        group.reference = ref
+        group.pk = None
+        group._state.adding = True
+    for group in made:
+        group.title = _PLACEHOLDER.sub(lambda m: names.get(m.group(0), m.group(0)), group.title)
+        group.decisions = _fill(group.decisions, names)
+    AlertGroup.objects.bulk_create(made)
+    ids = {temp: group.pk for temp, group in zip(temps, made, strict=True)}
+    _renumber(batch, ids)
+    for alert in batch.alerts.values():
+        if alert.group_id is not None and alert.group_id < 0:
+            alert.group_id = ids[alert.group_id]
+    _fill_all(batch, names)
+    return made
+
+
+def _fill_all(batch: Batch, names: dict[str, str]) -> None:
+    for group in batch.groups.values():
+        group.decisions = _fill(group.decisions, names)
+    for alert in batch.alerts.values():
+        alert.decisions = _fill(alert.decisions, names)
+
+
+def _renumber(batch: Batch, ids: dict[int, int]) -> None:
+    def n(g: int) -> int:
+        return ids.get(g, g)
+
+    batch.groups = {n(g): group for g, group in batch.groups.items()}
+    batch.group_nodes = {n(g): nodes for g, nodes in batch.group_nodes.items()}
+    batch.node_groups = {node: {n(g) for g in gs} for node, gs in batch.node_groups.items()}
+    for name in ("touched", "created", "merged", "to_save"):
+        setattr(batch, name, {n(g) for g in getattr(batch, name)})
+    batch.cause_changed = {n(g): v for g, v in batch.cause_changed.items()}
+    joined, left = batch.joined, batch.left
+    batch.joined = defaultdict(list, {n(g): v for g, v in joined.items()})
+    batch.left = defaultdict(list, {n(g): v for g, v in left.items()})
+
+
+GROUP_FIELDS = [
+    "title",
+    "status",
+    "severity",
+    "probable_cause",
+    "service",
+    "incident",
+    "opened_at",
+    "last_alert_at",
+    "resolved_at",
+    "firing_count",
+    "alert_count",
+    "decisions",
+    "updated_at",
+]
+
+
+def save_groups(batch: Batch, group_ids: set[int]) -> None:
+    """Save the given groups of the batch with one executemany."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    groups = [batch.groups[g] for g in sorted(group_ids) if g in batch.groups and g > 0]
+    if not groups:
+        return
+    connection = transaction.get_connection()
+    now = timezone.now()
+    for group in groups:
+        group.updated_at = now
+    columns = [AlertGroup._meta.get_field(name) for name in GROUP_FIELDS]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in columns)  # type: ignore[union-attr]
+    sql = f"UPDATE {AlertGroup._meta.db_table} SET {assignments} WHERE id = %s"  # noqa: S608
+    rows = [
+        [f.get_db_prep_save(getattr(g, f.attname), connection) for f in columns] + [g.pk]  # type: ignore[union-attr]
+        for g in groups
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def publish_opened(groups: list[AlertGroup]) -> None:
+    for group in groups:
+        events.publish(group, "alert_group.opened")
 
 
 def attach(batch: Batch, group: AlertGroup, alert: Alert, node: int | None, *, why: str) -> None:
@@ -380,7 +570,8 @@ def _reopen(batch: Batch, group: AlertGroup, alert: Alert) -> None:
 def merge(batch: Batch, other: AlertGroup, *, into: AlertGroup, because: Alert, node: int) -> None:
     """Two open groups turned out to be one situation (``because`` relates to both): the
     younger one's alerts move to the older one, which keeps or takes over the cause."""
-    Alert.objects.filter(group_id=other.pk).update(group_id=into.pk)
+    if other.pk > 0:  # a group made in this run has only alerts of this run
+        Alert.objects.filter(group_id=other.pk).update(group_id=into.pk)
     for held in batch.alerts.values():
         if held.group_id == other.pk:
             held.group_id = into.pk
@@ -416,6 +607,6 @@ def merge(batch: Batch, other: AlertGroup, *, into: AlertGroup, because: Alert, 
     from itline.operation.correlation.incidents import merge_incidents
 
     merge_incidents(batch, other, into)
-    other.save()
+    batch.to_save.add(other.pk)
     batch.stats["groups_merged"] += 1
     batch.touch(into)

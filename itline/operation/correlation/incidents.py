@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 
 from itline.core import journal
 from itline.core.errors import DomainError
@@ -27,7 +29,7 @@ from itline.operation.correlation.decisions import clock, decide
 from itline.operation.correlation.grouping import Batch, node_of
 from itline.operation.correlation.rules import match
 from itline.operation.models import Alert, AlertGroup, AlertRule, Incident
-from itline.operation.models.alerts import SEVERITY_RANK, AlertGroupStatus, AlertStatus
+from itline.operation.models.alerts import SEVERITY_RANK, AlertGroupStatus, AlertStatus, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +69,48 @@ def members(batch: Batch, group_ids: list[int]) -> dict[int, list[Alert]]:
     return found
 
 
-def evaluate(batch: Batch) -> None:
-    """Bring every touched group up to date: counts, status, and its incident."""
+@dataclass
+class Counts:
+    total: int = 0
+    firing: int = 0
+    flapping: int = 0
+    worst: str = ""  # the worst severity of the firing alerts, else of all
+
+
+def counts(group_ids: list[int]) -> dict[int, Counts]:
+    """Per group, its alerts counted in SQL (one query): a storm's group holds thousands of
+    alerts, and a run must not load them all to count them."""
+    live = Q(status=AlertStatus.FIRING, suppressed_by__isnull=True)
+    severities = [s.value for s in Severity]
+    aggregates: dict[str, Any] = {
+        "total": Count("id"),
+        "firing": Count("id", filter=live),
+        "flapping": Count("id", filter=Q(flapping=True)),
+    }
+    for sev in severities:
+        aggregates[f"f_{sev}"] = Count("id", filter=live & Q(severity=sev))
+        aggregates[f"a_{sev}"] = Count("id", filter=Q(severity=sev))
+    found: dict[int, Counts] = {}
+    rows: Any = (
+        Alert.objects.filter(group_id__in=group_ids)
+        .order_by()
+        .values("group_id")
+        .annotate(**aggregates)
+    )
+    ranked = sorted(severities, key=_rank, reverse=True)
+    for row in rows:
+        prefix = "f_" if row["firing"] else "a_"
+        worst = next((sev for sev in ranked if row[prefix + sev]), "")
+        found[row["group_id"]] = Counts(row["total"], row["firing"], row["flapping"], worst)
+    return found
+
+
+def evaluate(batch: Batch, *, every_alert: bool = False) -> None:
+    """Bring every touched group up to date: counts, status, and its incident. Counts come
+    from SQL; alert objects are loaded only where a decision needs them: every alert of a
+    group that may resolve (nothing firing), and otherwise the alerts of this run (only a
+    changed alert can newly qualify for an incident; ``every_alert`` -- the minute tick --
+    looks at every firing alert of a group without an incident, for minimum durations)."""
     group_ids = sorted(g for g in batch.touched if g not in batch.merged)
     if not group_ids:
         return
@@ -80,34 +122,54 @@ def evaluate(batch: Batch) -> None:
             pk__in=[batch.groups[g].incident_id for g in group_ids if batch.groups[g].incident_id]
         )
     }
-    by_group = members(batch, group_ids)
+    tally = counts(group_ids)
+    full = []
+    for group_id in group_ids:
+        group = batch.groups[group_id]
+        incident = incidents.get(group.incident_id) if group.incident_id else None
+        c = tally.get(group_id, Counts())
+        if c.firing == 0 or (every_alert and not _is_live(incident)):
+            full.append(group_id)
+    by_group = members(batch, full)
+    held: dict[int, list[Alert]] = defaultdict(list)
+    wanted = set(group_ids) - set(full)
+    for alert in batch.alerts.values():
+        if alert.group_id in wanted:
+            held[alert.group_id].append(alert)  # type: ignore[index]
     batch.remember_names(
-        [n for alerts in by_group.values() for a in alerts if (n := node_of(a)) is not None]
+        [
+            n
+            for alerts in (*by_group.values(), *held.values())
+            for a in alerts
+            if (n := node_of(a)) is not None
+        ]
     )
     for group_id in group_ids:
         group = batch.groups[group_id]
         incident = incidents.get(group.incident_id) if group.incident_id else None
-        _evaluate(batch, group, by_group.get(group_id, []), incident)
-        group.save()
+        alerts = by_group.get(group_id) if group_id in by_group else held.get(group_id, [])
+        alerts = sorted(alerts or [], key=lambda a: (a.changed_at, a.pk))
+        _evaluate(batch, group, alerts, incident, tally.get(group_id, Counts()))
+        batch.to_save.add(group_id)
 
 
 def _evaluate(
-    batch: Batch, group: AlertGroup, alerts: list[Alert], incident: Incident | None
+    batch: Batch, group: AlertGroup, alerts: list[Alert], incident: Incident | None, c: Counts
 ) -> None:
+    """``alerts``: every alert of the group when nothing fires, else those this run holds."""
     firing = [a for a in alerts if a.status == AlertStatus.FIRING and a.suppressed_by_id is None]
-    group.alert_count = len(alerts)
-    group.firing_count = len(firing)
-    worst = max(firing or alerts, key=lambda a: _rank(a.severity), default=None)
-    if worst is not None:
-        group.severity = worst.severity
+    group.alert_count = c.total
+    group.firing_count = c.firing
+    if c.worst:
+        group.severity = c.worst
     flapping = [a for a in alerts if a.flapping]
-    if not firing and not flapping:
+    if not c.firing and not c.flapping:
         _settle(batch, group, alerts, incident)
         return
     if group.status == AlertGroupStatus.RESOLVED:
         group.status = AlertGroupStatus.OPEN
         group.resolved_at = None
-    if not firing:
+    if not c.firing:
         decide(
             group,
             "waiting for flapping alerts",
@@ -119,7 +181,7 @@ def _evaluate(
     opened_now = _open_or_reopen(batch, group, firing, incident)
     incident = group.incident if group.incident_id else None
     if _is_live(incident) and not opened_now:
-        _post_updates(batch, group, incident, len(firing))  # type: ignore[arg-type]
+        _post_updates(batch, group, incident, c.firing)  # type: ignore[arg-type]
 
 
 # --- opening ------------------------------------------------------------------------------

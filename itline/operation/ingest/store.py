@@ -12,8 +12,10 @@ This is the hot path of event management, so it is written as bulk SQL, not per-
    ``last_seen_at`` -- no transition, no notification, no correlation.
 
 Alerts that are new, changed status or changed severity get ``pending = true`` in the same
-transaction; after the commit ``itline.operation.correlation.alerts_changed(ids)`` runs for them
-(its sweep picks up whatever a crash between commit and correlation leaves pending).
+transaction; after the commit they are handed to the process's correlator thread
+(``correlation.runner``; or correlated right here with ``EVENTS_CORRELATE_INLINE``, as tests
+do), and the minute sweep picks up whatever a crash between commit and correlation leaves
+pending.
 
 Concurrency. SQLite serialises writers (IMMEDIATE transactions), so the SELECT inside the
 transaction sees the latest state. On PostgreSQL two requests may race on one fingerprint:
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 5
 SOURCE_TOUCH_SECONDS = 60
 SQLITE_IN_CHUNK = 10000
+LAST_SEEN_STEP = timedelta(seconds=5)
 
 
 class Busy(Exception):
@@ -84,6 +87,7 @@ class _State:
         "id",
         "labels",
         "labels_json",
+        "last_seen",
         "name",
         "needs_mapping",
         "old_status",
@@ -128,6 +132,7 @@ class _State:
         self.rule_id: int | None = None
         self.acknowledged_at: datetime | None = None
         self.ends_at: datetime | None = None
+        self.last_seen: Any = None
 
     def take(self, event: NormalizedEvent) -> None:
         """The descriptive fields of a full event (one with a severity)."""
@@ -161,11 +166,14 @@ def ingest(
     now = received_at or timezone.now()
     source_id = source.pk
     fingerprints = [e.fingerprint or ev.computed_fingerprint(source_id, e) for e in events]
+    quiet = _only_reposts(source, events, fingerprints, now, using)
+    if quiet is not None:
+        return quiet
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic(using=using):
                 result = _apply(source, events, fingerprints, now, using)
-                if result.changed_alert_ids and getattr(settings, "EVENTS_CORRELATE_INLINE", True):
+                if result.changed_alert_ids:
                     transaction.on_commit(
                         partial(_correlate, list(result.changed_alert_ids)),
                         using=using,
@@ -188,25 +196,63 @@ def ingest(
     raise Busy("the alerts of this batch are being written by another request; retry")
 
 
+def _only_reposts(
+    source: Any, events: list[NormalizedEvent], fingerprints: list[str], now: datetime, using: str
+) -> IngestResult | None:
+    """The steady state of Prometheus: a batch of firing alerts re-sent unchanged, each seen
+    less than LAST_SEEN_STEP ago. Such a batch writes nothing, so it is answered from one
+    SELECT without a transaction -- it never waits for SQLite's write lock (held by other
+    requests or the correlator). None: something is to be written; take the normal path."""
+    last = getattr(source, "last_event_at", None)
+    if not events or last is None or (now - last).total_seconds() > SOURCE_TOUCH_SECONDS:
+        return None
+    connection = connections[using]
+    postgres = connection.vendor == "postgresql"
+    states = _existing(connection, set(fingerprints), postgres)
+    if len(states) < len(states.keys() | set(fingerprints)):
+        return None
+    stale = (_Postgres if postgres else _SQLite)(connection, now).stale_before(now)
+    for event, fp in zip(events, fingerprints, strict=True):
+        st = states[fp]
+        if event.status != st.status or st.last_seen is None or st.last_seen < stale:
+            return None
+        if event.severity and (event.severity != st.severity or event.summary != st.summary):
+            return None
+    return IngestResult(accepted=len(events), unchanged=len(states), fingerprints=fingerprints)
+
+
 def _is_deadlock(exc: DatabaseError) -> bool:
     cause = exc.__cause__
     return getattr(cause, "sqlstate", None) in {"40P01", "40001"}
 
 
 def _correlate(alert_ids: list[int]) -> None:
-    try:
-        from itline.operation import correlation
-    except ImportError:  # correlation not installed yet; the pending flag keeps them
-        return
-    correlation.alerts_changed(alert_ids)
+    """After the commit: correlate in this thread (``EVENTS_CORRELATE_INLINE``, tests), or
+    wake the process's correlator thread (``EVENTS_CORRELATOR_THREAD``, the default), or
+    leave the alerts pending for the minute sweep."""
+    from itline.operation import correlation
+
+    if getattr(settings, "EVENTS_CORRELATE_INLINE", False):
+        correlation.alerts_changed(alert_ids)
+    elif getattr(settings, "EVENTS_CORRELATOR_THREAD", True):
+        from itline.operation.correlation import runner
+
+        runner.wake(alert_ids)
 
 
 # --- applying a batch ----------------------------------------------------------------------------
 
 _SELECT = (
     "SELECT id, fingerprint, status, severity, summary, component_id, service_id, "
-    "mapping_rule_id, transitions, acknowledged_at, starts_at, ends_at, changed_at "
-    "FROM operation_alert WHERE "
+    "mapping_rule_id, transitions, acknowledged_at, starts_at, ends_at, changed_at, "
+    "last_seen_at FROM operation_alert WHERE "
+)
+# SQLite: the times as the stored text (an expression has no declared type, so no converter
+# runs): a re-post never needs them as datetimes, and a change writes them back as they are.
+_SELECT_SQLITE = (
+    "SELECT id, fingerprint, status, severity, summary, component_id, service_id, "
+    "mapping_rule_id, transitions, acknowledged_at || '', starts_at || '', ends_at || '', "
+    "changed_at || '', last_seen_at || '' FROM operation_alert WHERE "
 )
 
 
@@ -269,10 +315,16 @@ def _apply(
 
     new = {fp: st for fp, st in states.items() if fp not in existing_ids}
     changed = [st for fp, st in states.items() if fp in existing_ids and st.dirty]
-    touched = [
-        int(existing_ids[fp] or 0) for fp in seen if fp in existing_ids and not states[fp].dirty
-    ]
     write = _Postgres(connection, now) if postgres else _SQLite(connection, now)
+    # Re-posts move last_seen_at only when it is LAST_SEEN_STEP or more behind: Prometheus
+    # re-sends every firing alert each evaluation, and a write per re-post buys nothing.
+    stale = write.stale_before(now)
+    unchanged = [fp for fp in seen if fp in existing_ids and not states[fp].dirty]
+    touched = [
+        int(existing_ids[fp] or 0)
+        for fp in unchanged
+        if states[fp].last_seen is None or states[fp].last_seen < stale
+    ]
     if new:
         ids = write.insert_alerts(source.pk, new)
         if len(ids) != len(new):
@@ -298,7 +350,7 @@ def _apply(
 
     result.new = len(new)
     result.updated = len(changed)
-    result.unchanged = len(touched)
+    result.unchanged = len(unchanged)
     result.changed_alert_ids = [
         int(st.id) for st in (*new.values(), *changed) if st.pending and st.id is not None
     ]
@@ -335,7 +387,7 @@ def _existing(connection: Any, fingerprints: set[str], postgres: bool) -> dict[s
             for i in range(0, len(listed), SQLITE_IN_CHUNK):
                 chunk = listed[i : i + SQLITE_IN_CHUNK]
                 cursor.execute(
-                    _SELECT + f"fingerprint IN ({', '.join(['%s'] * len(chunk))})", chunk
+                    _SELECT_SQLITE + f"fingerprint IN ({', '.join(['%s'] * len(chunk))})", chunk
                 )
                 rows += cursor.fetchall()
     for row in rows:
@@ -354,18 +406,11 @@ def _existing(connection: Any, fingerprints: set[str], postgres: bool) -> dict[s
             st.starts_at,
             st.ends_at,
             st.changed_at,
+            st.last_seen,
         ) = row
-        if not postgres:  # SQLite gives naive UTC
-            st.starts_at = st.starts_at.replace(tzinfo=UTC)
-            st.ends_at = _aware(st.ends_at)
-            st.changed_at = st.changed_at.replace(tzinfo=UTC)
         st.old_status, st.old_transitions = st.status, st.transitions
         states[fp] = st
     return states
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _labels_json(st: _State) -> str:
@@ -394,18 +439,30 @@ class _SQLite:
     def __init__(self, connection: Any, now: datetime) -> None:
         self.connection = connection
         self.now = now
+        self._texts: dict[datetime, str] = {}
         self.now_text = self.dt(now)
 
+    def dt(self, value: datetime | str | None) -> str | None:
+        """A datetime as Django stores it on SQLite; a value read back as text (see
+        ``_existing``) is already in that form. Memoised: a batch has few distinct times."""
+        if value is None or isinstance(value, str):
+            return value
+        found = self._texts.get(value)
+        if found is None:
+            found = self._texts[value] = self._text(value)
+        return found
+
     @staticmethod
-    def dt(value: datetime | None) -> str | None:
-        if value is None:
-            return None
+    def _text(value: datetime) -> str:
         tz = value.tzinfo
         if tz is UTC:
             return str(value)[:-6]  # "… +00:00" off: what Django writes for UTC
         if tz is None:
             return str(value)
         return str(value.astimezone(UTC).replace(tzinfo=None))
+
+    def stale_before(self, now: datetime) -> Any:
+        return self.dt(now - LAST_SEEN_STEP)  # text compares as time: one fixed format
 
     def insert_alerts(self, source_id: int, new: dict[str, _State]) -> dict[str, int]:
         """One prepared INSERT for all rows, with ids handed out here: the transaction holds
@@ -531,6 +588,9 @@ class _Postgres:
     def __init__(self, connection: Any, now: datetime) -> None:
         self.connection = connection
         self.now = now
+
+    def stale_before(self, now: datetime) -> Any:
+        return now - LAST_SEEN_STEP
 
     def insert_alerts(self, source_id: int, new: dict[str, _State]) -> dict[str, int]:
         cols: list[list[Any]] = [[] for _ in range(14)]

@@ -65,12 +65,26 @@ class EventSource(Record):
     last_event_at = models.DateTimeField(null=True, blank=True)
 
     TOKEN_PREFIX: ClassVar[str] = "itle_"  # noqa: S105 (a public marker, not a secret)
+    # Secrets never go to the journal; last_event_at moves with traffic, not with edits.
+    JOURNAL_EXCLUDE: ClassVar[set[str]] = Record.JOURNAL_EXCLUDE | {
+        "token_hash",
+        "hmac_secret",
+        "last_event_at",
+    }
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.kind == EventSourceKind.PAGERDUTY and self.auth == EventAuth.HMAC:
+            raise ValidationError(
+                {"auth": "PagerDuty-shaped sources authenticate with their routing key (token)."}
+            )
 
     @staticmethod
     def hash(secret: str) -> str:
@@ -135,6 +149,23 @@ class MappingRule(Record):
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
 
+    def clean(self) -> None:
+        import re
+
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        if self.pattern:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                errors["pattern"] = f"Not a valid regular expression: {exc}."
+        node = self.node if self.node_id is not None else None
+        if node is not None and node.kind != self.target:
+            errors["node"] = f"{node} is a {node.kind}, but the rule maps to a {self.target}."
+        if errors:
+            raise ValidationError(errors)
+
 
 class AlertRule(Record):
     """When an alert group becomes an incident. Rules run in ``position`` order and the
@@ -165,6 +196,36 @@ class AlertRule(Record):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        matchers = self.matchers
+        if not isinstance(matchers, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in matchers.items()
+        ):
+            raise ValidationError(
+                {
+                    "matchers": 'Give label names and the values they must equal, e.g. {"env": "prod"}.'
+                }
+            )
+        if self.flap_threshold == 1:
+            raise ValidationError(
+                {"flap_threshold": "Use 0 (never flapping) or 2 and more state changes."}
+            )
+        if self.flap_threshold and not self.flap_window_seconds:
+            raise ValidationError(
+                {"flap_window_seconds": "Flapping is counted within a window of 1 s or more."}
+            )
+
+    def matches(self, source_id: int | None, labels: dict[str, Any]) -> bool:
+        """Whether this rule decides for an alert of ``source_id`` with ``labels``."""
+        if self.source_id is not None and self.source_id != source_id:
+            return False
+        return all(labels.get(name) == value for name, value in (self.matchers or {}).items())
+
+    def severity_reached(self, severity: str) -> bool:
+        return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK.get(self.min_severity, 0)  # type: ignore[call-overload]
 
 
 class AlertGroup(ReferencedRecord):
@@ -230,16 +291,31 @@ class Alert(models.Model):
     labels = models.JSONField(default=dict)
     annotations = models.JSONField(default=dict, blank=True)
     component = models.ForeignKey(
-        "cmdb.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "cmdb.Node",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     service = models.ForeignKey(
-        "cmdb.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "cmdb.Node",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     mapping_rule = models.ForeignKey(
         MappingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     group = models.ForeignKey(
-        AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+        AlertGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts",
+        db_index=False,
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True)
@@ -257,11 +333,21 @@ class Alert(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        "org.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "org.Person",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     silenced_until = models.DateTimeField(null=True, blank=True)
     silenced_by = models.ForeignKey(
-        "org.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "org.Person",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     silence_reason = models.CharField(max_length=300, blank=True)
     generator_url = models.URLField(max_length=1000, blank=True)
@@ -301,16 +387,30 @@ class AlertTransition(models.Model):
     a mapping rule changes."""
 
     id = models.BigAutoField(primary_key=True)
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="history")
+    # The composite indexes below lead with alert/component/service: no single-column ones
+    # (every index costs each insert on the hot path).
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
     status = models.CharField(max_length=10, choices=AlertStatus.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices)
     at = models.DateTimeField(help_text="When the sender says it happened")
     received_at = models.DateTimeField()
     component = models.ForeignKey(
-        "cmdb.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "cmdb.Node",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     service = models.ForeignKey(
-        "cmdb.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "cmdb.Node",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     summary = models.CharField(max_length=1024, blank=True)
 
