@@ -15,7 +15,9 @@ def test_an_administrator_creates_a_function_and_finds_it_in_the_functions_list(
     page, sign_in, screenshots
 ):
     sign_in("admin")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Functions").click()
+    page.get_by_role("navigation", name="Main", exact=True).get_by_role(
+        "link", name="Functions"
+    ).click()
     rows = page.locator("table[data-list] tbody tr")
     before = rows.count()
     page.get_by_role("link", name="New function").click()

@@ -77,7 +77,9 @@ def test_an_agent_takes_comments_and_resolves_an_incident_from_the_queue(
 ):
     bounce = incidents["bounce"]
     sign_in("tech.tom")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Incidents").click()
+    page.get_by_role("navigation", name="Main", exact=True).get_by_role(
+        "link", name="Incidents"
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Incidents")
     rows = page.locator("table[data-list] tbody tr")
     expect(rows).to_have_count(3)

@@ -51,5 +51,5 @@ def test_an_unknown_address_shows_the_not_found_page_inside_the_frame(page, sign
 
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main", exact=True)).to_be_visible()
     page.screenshot(path=screenshots / "not-found.png", full_page=True)

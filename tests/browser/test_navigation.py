@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_every_entry_of_the_left_navigation_opens_a_page_without_an_error(page, sign_in):
     sign_in("admin")  # the administrator sees every entry
-    sidebar = page.get_by_role("navigation", name="Main")
+    sidebar = page.get_by_role("navigation", name="Main", exact=True)
     links = sidebar.get_by_role("link")
     entries = [
         (links.nth(i).get_attribute("href"), links.nth(i).inner_text())
@@ -36,7 +36,9 @@ def test_every_entry_of_the_left_navigation_opens_a_page_without_an_error(page, 
         expect(page.locator("h1").first).to_be_visible()
         if href.startswith("/admin/"):
             continue  # Django's own admin: no itline frame
-        current = page.get_by_role("navigation", name="Main").locator("a[aria-current=page]")
+        current = page.get_by_role("navigation", name="Main", exact=True).locator(
+            "a[aria-current=page]"
+        )
         if current.count() != 1 or current.get_attribute("href") != href:
             problems.append(f"{label} ({href}): not marked as the current page")
         csp = [e for e in page.console_errors if "Content Security Policy" in e or "Uncaught" in e]
@@ -48,7 +50,7 @@ def test_every_entry_of_the_left_navigation_opens_a_page_without_an_error(page, 
 def test_the_phone_layout_menu_button_opens_the_navigation(page, sign_in):
     page.set_viewport_size(PHONE)
     sign_in("desk.dana")
-    sidebar = page.get_by_role("navigation", name="Main")
+    sidebar = page.get_by_role("navigation", name="Main", exact=True)
     menu = page.get_by_role("button", name="Menu")
 
     expect(sidebar).to_be_hidden()

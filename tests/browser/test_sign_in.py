@@ -16,7 +16,7 @@ def test_an_agent_signs_in_and_lands_on_the_service_desk_home(page, sign_in_with
 
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Service desk")
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main", exact=True)).to_be_visible()
     expect(page.get_by_role("search")).to_be_visible()
 
 
@@ -26,7 +26,7 @@ def test_an_administrator_signs_in_and_lands_on_the_administration_home(page, si
     expect(page.get_by_role("heading", level=1)).to_have_text("Administration")
     expect(page.locator(".stats")).to_contain_text("People")
     expect(
-        page.get_by_role("navigation", name="Main").get_by_role("link", name="Journal")
+        page.get_by_role("navigation", name="Main", exact=True).get_by_role("link", name="Journal")
     ).to_be_visible()
 
 
@@ -35,7 +35,7 @@ def test_a_requester_signs_in_and_gets_the_portal_without_the_sidebar(page, sign
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Rita Rossi")
     expect(page.locator("body")).to_have_class(re.compile(r"\bportal\b"))
-    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Main", exact=True)).to_have_count(0)
     expect(page.get_by_role("button", name="Menu")).to_have_count(0)
     expect(page.get_by_text("My details")).to_be_visible()
 
@@ -48,7 +48,7 @@ def test_a_requester_is_refused_on_an_agent_page(page, sign_in):
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
     expect(page.get_by_role("link", name="Go to your home page")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Main", exact=True)).to_have_count(0)
 
 
 def test_a_wrong_password_keeps_the_user_on_the_sign_in_page_with_an_error(page):

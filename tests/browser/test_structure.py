@@ -62,7 +62,9 @@ def test_the_structure_is_browsable_and_the_graph_and_impact_views_work(
     sign_in("tech.tom")
 
     # Lists: the navigation leads there; a chip narrows the list and stays in the URL.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Services").click()
+    page.get_by_role("navigation", name="Main", exact=True).get_by_role(
+        "link", name="Services"
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Services")
     chips = page.get_by_role("group", name="Filters")
     chips.get_by_text("Kind", exact=True).click()

@@ -151,7 +151,7 @@ def test_a_component_page_shows_attributes_relations_both_ways_impact_and_histor
     assert "What needs it" in text and "Runs (1) shop-app" in text
     assert "2 other records fail with it" in text  # the app and the shop
     assert "Customers affected: Retail" in text
-    assert "Incidents, problems and changes will be attached" in text
+    assert "Open records" in text and "No open incidents or problems" in text
     assert "History" in text and "created" in text
     assert f"/structure/impact/?node={shop['vm'].reference}" in page
 
