@@ -56,27 +56,10 @@ YEAR = datetime(2031, 1, 1, tzinfo=UTC)
 TOUCHED = 50
 MARK = "bench:"
 
+# The same PostgreSQL handling as the queue benchmark.
+from benchmarks.operation import _pg_database, _pg_server  # noqa: E402
 
 # --- the parent: databases, child processes, the report -----------------------------------
-
-
-def _pg_server(args: argparse.Namespace) -> str | None:
-    if args.no_postgres:
-        return None
-    url = args.postgres or os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else None
-
-
-def _pg_database(server: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    parts = urlsplit(server)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def main(argv: list[str] | None = None) -> None:
