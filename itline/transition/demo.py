@@ -1224,6 +1224,20 @@ def upcoming(now: datetime | None = None) -> None:
     )
     if running.status == ChangeStatus.APPROVED:
         verbs.start_implementation(running, by=tom)
+    # One just implemented and waiting for its review, whatever the time of day the demo loads
+    # (the simulated history leaves one there only when a change ended in the last hours).
+    finished = approve(
+        normal(
+            f"Renew the TLS certificate of {hosts[1].name}",
+            [hosts[1]],
+            demo.now + timedelta(minutes=2),
+            1,
+            tom,
+        )
+    )
+    if finished.status == ChangeStatus.APPROVED:
+        verbs.start_implementation(finished, by=tom)
+        verbs.complete_implementation(finished, by=tom, outcome=ChangeOutcome.SUCCESSFUL)
     verbs.create_change(
         by=tom,
         title=f"Replace a failed DIMM in {hosts[3].name}",
